@@ -1,0 +1,419 @@
+// Package config reads and validates oauth2mail's TOML configuration: the
+// accounts, their identity provider and how their tokens are stored. Every
+// error names the file, the line and the key so a user can fix it at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Providers, flows and stores a config may name.
+const (
+	ProviderMicrosoft = "microsoft"
+	ProviderGoogle    = "google"
+	ProviderGeneric   = "generic"
+
+	FlowAuto    = "auto"
+	FlowBrowser = "browser"
+	FlowDevice  = "device"
+
+	StoreKeyring = "keyring"
+	StoreFile    = "file"
+
+	DefaultAuthorityHost = "https://login.microsoftonline.com"
+	DefaultTenant        = "organizations"
+)
+
+// maxSize bounds what we read: a config is a few hundred bytes.
+const maxSize = 1 << 20
+
+// Account is one mailbox identity and how to get tokens for it.
+type Account struct {
+	Name          string   `toml:"-"`
+	Provider      string   `toml:"provider"`
+	Email         string   `toml:"email"`
+	ClientID      string   `toml:"client_id"`
+	ClientSecret  string   `toml:"client_secret"`
+	Tenant        string   `toml:"tenant"`
+	AuthorityHost string   `toml:"authority_host"`
+	AuthURL       string   `toml:"auth_url"`
+	TokenURL      string   `toml:"token_url"`
+	DeviceAuthURL string   `toml:"device_auth_url"`
+	Scopes        []string `toml:"scopes"`
+	Flow          string   `toml:"flow"`
+	Store         string   `toml:"store"`
+	RedirectHost  string   `toml:"redirect_host"`
+}
+
+// GoString keeps a client secret out of %#v.
+func (a Account) GoString() string {
+	if a.ClientSecret != "" {
+		a.ClientSecret = "<redacted>"
+	}
+	type plain Account
+	return fmt.Sprintf("%#v", plain(a))
+}
+
+// File is a loaded configuration.
+type File struct {
+	Path     string
+	Accounts map[string]*Account
+}
+
+// Names returns the account names in sorted order.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Accounts))
+	for n := range f.Accounts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ErrUnknownAccount is returned by Account for a name the file does not define.
+var ErrUnknownAccount = errors.New("unknown account")
+
+// Account returns the named account.
+func (f *File) Account(name string) (*Account, error) {
+	if a, ok := f.Accounts[name]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("%w %q in %s", ErrUnknownAccount, name, f.Path)
+}
+
+// Error is a problem in the config file, located as precisely as possible.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted key, "" when not about one key
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(": " + e.Key)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// DefaultPath is where the config lives when neither --config nor
+// OAUTH2MAIL_CONFIG says otherwise.
+func DefaultPath() string {
+	if p := os.Getenv("OAUTH2MAIL_CONFIG"); p != "" {
+		return p
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = "."
+	}
+	return filepath.Join(dir, "oauth2mail", "config.toml")
+}
+
+// ErrNoFile is returned by Load when the file does not exist.
+var ErrNoFile = errors.New("no config file")
+
+type fileShape struct {
+	Accounts map[string]*Account `toml:"accounts"`
+}
+
+// Load reads and validates the config at path.
+func Load(path string) (*File, error) {
+	src, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w at %s", ErrNoFile, path)
+	}
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	if n > maxSize {
+		return nil, &Error{File: path, Msg: "file is larger than 1 MiB; is this the right file?"}
+	}
+	return buf.Bytes(), nil
+}
+
+// Parse validates config text; path is used in errors only.
+func Parse(path string, src []byte) (*File, error) {
+	var shape fileShape
+	md, err := toml.Decode(string(src), &shape)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		// Type mismatches come as plain errors: `toml: line N (last key "K"): msg`.
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: path, Line: line, Key: m[2], Msg: m[3]}
+		}
+		return nil, &Error{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	loc := locator{src: src}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		return nil, &Error{File: path, Line: loc.line(k...), Key: k.String(), Msg: "unknown key (check its spelling)"}
+	}
+	f := &File{Path: path, Accounts: shape.Accounts}
+	if f.Accounts == nil {
+		f.Accounts = map[string]*Account{}
+	}
+	for _, name := range f.Names() {
+		a := f.Accounts[name]
+		a.Name = name
+		if key, msg := a.validate(); msg != "" {
+			e := &Error{File: path, Key: "accounts." + quoteKey(name)}
+			if key != "" {
+				e.Key += "." + key
+				e.Line = loc.line("accounts", name, key)
+			}
+			if e.Line == 0 { // a missing key: point at its table
+				e.Line = loc.line("accounts", name)
+			}
+			e.Msg = msg
+			return nil, e
+		}
+	}
+	return f, nil
+}
+
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// ValidName reports whether name can be an account name: it is used in file
+// names and keyring entries, so it is kept plain.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+var tenantRE = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|common|organizations|consumers)$`)
+
+// validate fills defaults and returns the offending key and a message, or "" "".
+func (a *Account) validate() (key, msg string) {
+	if !ValidName(a.Name) {
+		return "", "account names may use letters, digits and . _ @ - (at most 64)"
+	}
+	switch a.Provider {
+	case ProviderMicrosoft, ProviderGoogle, ProviderGeneric:
+	case "":
+		return "provider", `missing; set provider = "microsoft", "google" or "generic"`
+	default:
+		return "provider", fmt.Sprintf(`%q is not a provider; use "microsoft", "google" or "generic"`, a.Provider)
+	}
+	if a.Email == "" {
+		return "email", "missing; set it to the mailbox address you log in as"
+	}
+	if !strings.Contains(a.Email, "@") {
+		return "email", fmt.Sprintf("%q is not a mail address", a.Email)
+	}
+	if a.ClientID == "" {
+		return "client_id", "missing; register an app and put its client (application) ID here (see the README)"
+	}
+	if a.Provider == ProviderMicrosoft {
+		if a.Tenant == "" {
+			a.Tenant = DefaultTenant
+		}
+		if !tenantRE.MatchString(a.Tenant) {
+			return "tenant", fmt.Sprintf("%q is not common, organizations, consumers, a tenant ID or a domain", a.Tenant)
+		}
+		if a.AuthorityHost == "" {
+			a.AuthorityHost = DefaultAuthorityHost
+		}
+		a.AuthorityHost = strings.TrimRight(a.AuthorityHost, "/")
+		if msg := checkURL(a.AuthorityHost); msg != "" {
+			return "authority_host", msg
+		}
+	} else {
+		if a.Tenant != "" {
+			return "tenant", "only applies to provider = \"microsoft\""
+		}
+		if a.AuthorityHost != "" {
+			return "authority_host", "only applies to provider = \"microsoft\""
+		}
+	}
+	endpoints := []struct{ key, val string }{{"auth_url", a.AuthURL}, {"token_url", a.TokenURL}, {"device_auth_url", a.DeviceAuthURL}}
+	for _, ep := range endpoints {
+		if ep.val == "" {
+			continue
+		}
+		if a.Provider != ProviderGeneric {
+			return ep.key, fmt.Sprintf("only applies to provider = \"generic\" (%s endpoints are built in)", a.Provider)
+		}
+		if msg := checkURL(ep.val); msg != "" {
+			return ep.key, msg
+		}
+	}
+	if a.Provider == ProviderGeneric {
+		if a.TokenURL == "" {
+			return "token_url", `missing; provider = "generic" needs the token endpoint`
+		}
+		if a.AuthURL == "" && a.DeviceAuthURL == "" {
+			return "auth_url", `missing; provider = "generic" needs auth_url, device_auth_url or both`
+		}
+		if len(a.Scopes) == 0 {
+			return "scopes", `missing; provider = "generic" needs the scopes to request, e.g. ["https://mail.example.com/", "offline_access"]`
+		}
+	}
+	for _, s := range a.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return "scopes", fmt.Sprintf("%q is not a single scope", s)
+		}
+	}
+	switch a.Flow {
+	case "":
+		a.Flow = FlowAuto
+	case FlowAuto, FlowBrowser, FlowDevice:
+	default:
+		return "flow", fmt.Sprintf(`%q is not a flow; use "auto", "browser" or "device"`, a.Flow)
+	}
+	switch a.Store {
+	case "":
+		a.Store = StoreKeyring
+	case StoreKeyring, StoreFile:
+	default:
+		return "store", fmt.Sprintf(`%q is not a store; use "keyring" or "file"`, a.Store)
+	}
+	switch a.RedirectHost {
+	case "":
+		a.RedirectHost = "localhost"
+	case "localhost", "127.0.0.1":
+	default:
+		return "redirect_host", fmt.Sprintf(`%q is not allowed; use "localhost" or "127.0.0.1"`, a.RedirectHost)
+	}
+	return "", ""
+}
+
+// checkURL accepts https URLs, and http ones only on a loopback host.
+func checkURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return ""
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return ""
+		}
+		return fmt.Sprintf("%q uses plain http; only https is allowed (http only on 127.0.0.1 or localhost)", raw)
+	}
+	return fmt.Sprintf("%q must be an https URL", raw)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// locator finds the line of a table or key in TOML source, for errors. It
+// understands the plain layout a person writes ([accounts.work] then key =
+// value lines), and falls back to 0 (no line) otherwise.
+type locator struct{ src []byte }
+
+func (l locator) line(path ...string) int {
+	if len(path) == 0 {
+		return 0
+	}
+	lines := strings.Split(string(l.src), "\n")
+	table, key := path[:len(path)-1], path[len(path)-1]
+	// The key might itself be a table header ([accounts.work]).
+	if n := findHeader(lines, path); n > 0 {
+		return n
+	}
+	start := 0
+	if len(table) > 0 {
+		start = findHeader(lines, table)
+		if start == 0 {
+			return 0
+		}
+	}
+	for i := start; i < len(lines); i++ {
+		t := strings.TrimSpace(lines[i])
+		if strings.HasPrefix(t, "[") {
+			break
+		}
+		k, _, ok := strings.Cut(t, "=")
+		if ok && unquote(strings.TrimSpace(k)) == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func findHeader(lines []string, table []string) int {
+	for i, ln := range lines {
+		t := strings.TrimSpace(ln)
+		if !strings.HasPrefix(t, "[") || strings.HasPrefix(t, "[[") {
+			continue
+		}
+		end := strings.Index(t, "]")
+		if end < 0 {
+			continue
+		}
+		parts := strings.Split(t[1:end], ".")
+		if len(parts) != len(table) {
+			continue
+		}
+		match := true
+		for j := range parts {
+			if unquote(strings.TrimSpace(parts[j])) != table[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func quoteKey(k string) string {
+	if bareKeyRE.MatchString(k) {
+		return k
+	}
+	return fmt.Sprintf("%q", k)
+}
