@@ -1,5 +1,13 @@
 module github.com/oauth2mail/oauth2mail
 
-go 1.26
+go 1.26.0
 
 require github.com/BurntSushi/toml v1.6.0
+
+require (
+	github.com/danieljoos/wincred v1.2.3 // indirect
+	github.com/godbus/dbus/v5 v5.2.2 // indirect
+	github.com/gofrs/flock v0.13.2 // indirect
+	github.com/zalando/go-keyring v0.2.8 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

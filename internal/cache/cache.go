@@ -1,0 +1,328 @@
+// Package cache keeps each account's token state on disk, encrypted with
+// AES-256-GCM under a per-account key held in the OS keyring (or, opted into,
+// in a 0600 key file). Writes are atomic and a per-account lock file lets
+// concurrent processes refresh a token once. It knows nothing of OAuth flows.
+package cache
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Errors a caller can act on. Each wraps the underlying cause.
+var (
+	// ErrNotFound: nothing is stored for the account (never logged in, or logged out).
+	ErrNotFound = errors.New("no stored login")
+	// ErrUnavailable: the key store cannot be reached (no D-Bus session,
+	// keyring locked or absent, key file unreadable).
+	ErrUnavailable = errors.New("token store unavailable")
+	// ErrCorrupt: the state file exists but cannot be read back. It is left
+	// untouched for inspection.
+	ErrCorrupt = errors.New("stored state is unreadable")
+)
+
+// Store kinds.
+const (
+	KindKeyring = "keyring"
+	KindFile    = "file"
+)
+
+// State is what is kept for one account.
+type State struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+
+	TokenURL string `json:"token_url,omitempty"` // where the tokens were issued; refresh goes there
+	ClientID string `json:"client_id,omitempty"`
+
+	LoginAt          time.Time `json:"login_at,omitzero"`           // last interactive login
+	LastRefresh      time.Time `json:"last_refresh,omitzero"`       // last successful refresh
+	RefreshTokenFrom time.Time `json:"refresh_token_from,omitzero"` // when the current refresh token was issued
+}
+
+// String and GoString never show token values, so a State in an error or a
+// log line leaks nothing.
+func (s *State) String() string {
+	if s == nil {
+		return "<nil state>"
+	}
+	return fmt.Sprintf("state{access_token:<%d bytes> expiry:%s refresh_token:<%d bytes> scope:%q}",
+		len(s.AccessToken), s.Expiry.Format(time.RFC3339), len(s.RefreshToken), s.Scope)
+}
+
+func (s *State) GoString() string { return s.String() }
+
+// Store reads and writes account state under Dir.
+type Store struct {
+	Dir  string
+	Kind string // KindKeyring or KindFile: where a new key is kept
+
+	// keyring is the key backend; tests may replace it.
+	keyring keyring
+}
+
+// DefaultDir is $XDG_STATE_HOME/oauth2mail, ~/.local/state/oauth2mail when
+// unset (on Windows %LocalAppData%\oauth2mail).
+func DefaultDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "oauth2mail")
+	}
+	if d := os.Getenv("LocalAppData"); d != "" {
+		return filepath.Join(d, "oauth2mail")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "oauth2mail")
+	}
+	return filepath.Join(home, ".local", "state", "oauth2mail")
+}
+
+// New returns a Store for kind (KindKeyring or KindFile) under dir.
+func New(dir, kind string) *Store {
+	return &Store{Dir: dir, Kind: kind, keyring: systemKeyring{}}
+}
+
+// File format: magic, kind byte, nonce, AES-256-GCM ciphertext of the JSON
+// state. The header and the account name are authenticated as additional
+// data, so a file cannot be swapped between accounts or kinds unnoticed.
+const (
+	magic       = "oauth2mail-state-1\n"
+	kindKeyByte = 'k'
+	kindFileKey = 'f'
+	maxState    = 1 << 20
+)
+
+func (s *Store) statePath(account string) string { return filepath.Join(s.Dir, account+".json.enc") }
+func (s *Store) keyPath(account string) string   { return filepath.Join(s.Dir, account+".key") }
+
+// Path is the state file of account (for messages).
+func (s *Store) Path(account string) string { return s.statePath(account) }
+
+// Load returns the stored state of account.
+func (s *Store) Load(account string) (*State, error) {
+	path := s.statePath(account)
+	data, err := readBounded(path, maxState)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", account, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrUnavailable, err)
+	}
+	hdr := len(magic) + 1
+	if len(data) < hdr+12+16 || string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%s: %w: not an oauth2mail state file", path, ErrCorrupt)
+	}
+	kind := data[len(magic)]
+	key, err := s.getKey(account, kind)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := open(key, data[hdr:], aad(data[:hdr], account))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: it does not decrypt with its key", path, ErrCorrupt)
+	}
+	var st State
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
+	}
+	return &st, nil
+}
+
+// Save writes st for account atomically (temp file, fsync, rename), creating
+// the account's key on first use.
+func (s *Store) Save(account string, st *State) error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("%s: %w: %v", s.Dir, ErrUnavailable, err)
+	}
+	kind := byte(kindKeyByte)
+	if s.Kind == KindFile {
+		kind = kindFileKey
+	}
+	key, err := s.getKey(account, kind)
+	if errors.Is(err, errNoKey) {
+		key, err = s.newKey(account, kind)
+	}
+	if err != nil {
+		return err
+	}
+	plain, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	header := append([]byte(magic), kind)
+	sealed, err := seal(key, plain, aad(header, account))
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(s.statePath(account), append(header, sealed...)); err != nil {
+		return fmt.Errorf("%s: %w: %v", s.statePath(account), ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Delete forgets account: its state file and its key. Missing pieces are not
+// an error.
+func (s *Store) Delete(account string) error {
+	var errs []error
+	usesKeyring := s.Kind == KindKeyring
+	if data, err := readBounded(s.statePath(account), maxState); err == nil && len(data) > len(magic) {
+		usesKeyring = data[len(magic)] == kindKeyByte
+	}
+	if err := os.Remove(s.statePath(account)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if err := os.Remove(s.keyPath(account)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if usesKeyring {
+		if err := s.deleteKeyringKey(account); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Quarantine moves an unreadable state file aside (never deletes it) and
+// returns the new name, so a fresh login does not destroy evidence.
+func (s *Store) Quarantine(account string) (string, error) {
+	from := s.statePath(account)
+	to := fmt.Sprintf("%s.unreadable-%s", from, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(from, to); err != nil {
+		return "", err
+	}
+	return to, nil
+}
+
+var errNoKey = errors.New("no key")
+
+func (s *Store) getKey(account string, kind byte) ([]byte, error) {
+	switch kind {
+	case kindFileKey:
+		data, err := readBounded(s.keyPath(account), 1024)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errNoKey
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", s.keyPath(account), ErrUnavailable, err)
+		}
+		return decodeKey(strings.TrimSpace(string(data)), s.keyPath(account))
+	case kindKeyByte:
+		return s.keyringKey(account)
+	}
+	return nil, fmt.Errorf("%s: %w: unknown key kind %q", s.statePath(account), ErrCorrupt, kind)
+}
+
+func (s *Store) newKey(account string, kind byte) ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if kind == kindFileKey {
+		if err := writeAtomic(s.keyPath(account), []byte(encodeKey(key)+"\n")); err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", s.keyPath(account), ErrUnavailable, err)
+		}
+		return key, nil
+	}
+	if err := s.setKeyringKey(account, key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+func aad(header []byte, account string) []byte {
+	return append(append([]byte{}, header...), account...)
+}
+
+func seal(key, plain, ad []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, plain, ad), nil
+}
+
+func open(key, sealed, ad []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], ad)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// writeAtomic replaces path with data so that a crash at any moment leaves
+// either the old or the new file, never a mix: write a 0600 temp file in the
+// same directory, fsync it, rename it over path, fsync the directory.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
