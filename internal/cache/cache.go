@@ -326,3 +326,17 @@ func writeAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// Check reports whether the store can hold a key for account now: for the
+// keyring, that the keyring answers (a missing item is fine). Login calls it
+// before asking a person to sign in, so a locked keyring fails early.
+func (s *Store) Check(account string) error {
+	if s.Kind != KindKeyring {
+		return nil
+	}
+	_, err := s.keyringKey(account)
+	if errors.Is(err, errNoKey) || errors.Is(err, ErrCorrupt) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/oauth2mail/oauth2mail/internal/config"
+	"github.com/oauth2mail/oauth2mail/internal/helper"
+)
+
+var login struct {
+	device, browser, noOpen               bool
+	provider, email, clientID, tenant, st string
+}
+
+func loginFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&login.device, "device", false, "use the device-code flow (SSH, headless)")
+	fs.BoolVar(&login.browser, "browser", false, "use the browser (authorization code + PKCE)")
+	fs.BoolVar(&login.noOpen, "no-open", false, "print the sign-in URL instead of opening a browser")
+	fs.StringVar(&login.provider, "provider", "", "create the account: microsoft, google or generic")
+	fs.StringVar(&login.email, "email", "", "create the account: the mailbox address")
+	fs.StringVar(&login.clientID, "client-id", "", "create the account: the app's client ID")
+	fs.StringVar(&login.tenant, "tenant", "", "create the account (microsoft): common, organizations, consumers, a tenant ID or domain")
+	fs.StringVar(&login.st, "store", "", "create the account: keyring (default) or file")
+}
+
+func runLogin(e *env, fs *pflag.FlagSet) error {
+	name, err := oneAccount(fs)
+	if err != nil {
+		return err
+	}
+	if login.device && login.browser {
+		return usagef("login: --device and --browser exclude each other")
+	}
+	a, err := e.loginAccount(name)
+	if err != nil {
+		return err
+	}
+	flow := ""
+	switch {
+	case login.device:
+		flow = config.FlowDevice
+	case login.browser:
+		flow = config.FlowBrowser
+	}
+	st, err := e.broker().Login(e.ctx, a, helper.LoginOptions{Flow: flow, NoOpen: login.noOpen, Out: e.stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged in as %s; access token valid until %s\n", a.Name, a.Email, st.Expiry.Local().Format("2006-01-02 15:04"))
+	fmt.Fprintf(e.stderr, "oauth2mail: try it: oauth2mail token %s\n", a.Name)
+	return nil
+}
+
+// loginAccount returns the account to log in to, adding it to the config
+// when --provider/--email/--client-id describe a new one.
+func (e *env) loginAccount(name string) (*config.Account, error) {
+	creating := login.provider != "" || login.email != "" || login.clientID != "" || login.tenant != "" || login.st != ""
+	f, err := config.Load(e.path())
+	if err == nil {
+		if a, ok := f.Accounts[name]; ok {
+			if creating {
+				return nil, usagef("login: account %q already exists in %s; edit it there instead of passing --provider/--email/--client-id", name, f.Path)
+			}
+			return a, nil
+		}
+	} else if !creating || !isNoFile(err) {
+		return nil, err
+	}
+	if !creating {
+		return nil, fmt.Errorf("%w %q in %s", config.ErrUnknownAccount, name, e.path())
+	}
+	if login.provider == "" || login.email == "" || login.clientID == "" {
+		return nil, usagef("login: to add account %q, give --provider, --email and --client-id", name)
+	}
+	a := &config.Account{Name: name, Provider: login.provider, Email: login.email, ClientID: login.clientID, Tenant: login.tenant, Store: login.st}
+	if err := config.AddAccount(e.path(), a); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "oauth2mail: added account %q to %s\n", name, e.path())
+	f, err = config.Load(e.path())
+	if err != nil {
+		return nil, err
+	}
+	return f.Account(name)
+}
+
+func isNoFile(err error) bool { return errors.Is(err, config.ErrNoFile) }

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/oauth2mail/oauth2mail/internal/cache"
+	"github.com/oauth2mail/oauth2mail/internal/config"
+	"github.com/oauth2mail/oauth2mail/internal/helper"
+	"github.com/oauth2mail/oauth2mail/internal/sasl"
+)
+
+// Version is set with -ldflags "-X main.Version=..." by release builds.
+var Version string
+
+// env is what every command gets.
+type env struct {
+	ctx            context.Context
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	configPath     string
+	verbose        bool
+}
+
+// command is one subcommand: its flags and its body.
+type command struct {
+	name  string
+	flags func(fs *pflag.FlagSet)
+	run   func(e *env, fs *pflag.FlagSet) error
+	// account reports whether the first argument is an account name.
+	account bool
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "-V", "--version":
+		name = "version"
+	}
+	cmd, ok := commands()[name]
+	if !ok {
+		return report(stderr, explain(usagef("unknown command %q", name), "", false))
+	}
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.configPath, "config", "", "config file")
+	fs.BoolVarP(&e.verbose, "verbose", "v", false, "explain on stderr")
+	help := fs.BoolP("help", "h", false, "help")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	account := ""
+	err := fs.Parse(args[1:])
+	if err == nil && *help {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if err != nil {
+		err = usagef("%s: %v", name, err)
+	} else {
+		if cmd.account && fs.NArg() > 0 {
+			account = fs.Arg(0)
+		}
+		err = cmd.run(e, fs)
+	}
+	if err != nil {
+		return report(stderr, explain(err, account, e.verbose))
+	}
+	return exitOK
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"login":       {name: "login", flags: loginFlags, run: runLogin, account: true},
+		"token":       {name: "token", run: runToken, account: true},
+		"xoauth2":     {name: "xoauth2", flags: userFlag, run: runXOAUTH2, account: true},
+		"oauthbearer": {name: "oauthbearer", flags: bearerFlags, run: runOAuthBearer, account: true},
+		"status":      {name: "status", flags: statusFlags, run: runStatus, account: true},
+		"logout":      {name: "logout", run: runLogout, account: true},
+		"version":     {name: "version", run: runVersion},
+	}
+}
+
+// oneAccount checks the arguments name exactly one account.
+func oneAccount(fs *pflag.FlagSet) (string, error) {
+	switch fs.NArg() {
+	case 0:
+		return "", usagef("%s: missing ACCOUNT", fs.Name())
+	case 1:
+		if !config.ValidName(fs.Arg(0)) {
+			return "", usagef("%s: %q is not an account name", fs.Name(), fs.Arg(0))
+		}
+		return fs.Arg(0), nil
+	}
+	return "", usagef("%s: too many arguments: %s", fs.Name(), strings.Join(fs.Args()[1:], " "))
+}
+
+func (e *env) path() string {
+	if e.configPath != "" {
+		return e.configPath
+	}
+	return config.DefaultPath()
+}
+
+func (e *env) broker() *helper.Broker {
+	return helper.New(cache.DefaultDir(), e.stderr, e.verbose)
+}
+
+// account loads the config and returns the named account.
+func (e *env) account(fs *pflag.FlagSet) (*config.Account, error) {
+	name, err := oneAccount(fs)
+	if err != nil {
+		return nil, err
+	}
+	f, err := config.Load(e.path())
+	if err != nil {
+		return nil, err
+	}
+	return f.Account(name)
+}
+
+// token returns a valid access token for the named account.
+func (e *env) token(fs *pflag.FlagSet) (*config.Account, string, error) {
+	a, err := e.account(fs)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := e.broker().Token(e.ctx, a)
+	if err != nil {
+		return nil, "", err
+	}
+	return a, st.AccessToken, nil
+}
+
+func runToken(e *env, fs *pflag.FlagSet) error {
+	_, tok, err := e.token(fs)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, tok)
+	return err
+}
+
+var sharedUser string
+
+func userFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&sharedUser, "user", "", "mailbox to log in to (a shared mailbox); default: the account's email")
+}
+
+func mailbox(a *config.Account) string {
+	if sharedUser != "" {
+		return sharedUser
+	}
+	return a.Email
+}
+
+func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
+	a, tok, err := e.token(fs)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, sasl.XOAUTH2(mailbox(a), tok))
+	return err
+}
+
+var bearerHost string
+var bearerPort int
+
+func bearerFlags(fs *pflag.FlagSet) {
+	userFlag(fs)
+	fs.StringVar(&bearerHost, "host", "", "server host name for the host= field")
+	fs.IntVar(&bearerPort, "port", 0, "server port for the port= field")
+}
+
+func runOAuthBearer(e *env, fs *pflag.FlagSet) error {
+	if bearerPort < 0 || bearerPort > 65535 {
+		return usagef("oauthbearer: --port %d is not a port", bearerPort)
+	}
+	a, tok, err := e.token(fs)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, sasl.OAuthBearer(mailbox(a), bearerHost, bearerPort, tok))
+	return err
+}
+
+func runLogout(e *env, fs *pflag.FlagSet) error {
+	a, err := e.account(fs)
+	if err != nil {
+		return err
+	}
+	if err := e.broker().Logout(a); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged out; stored tokens and key removed\n", a.Name)
+	return nil
+}
+
+func runVersion(e *env, fs *pflag.FlagSet) error {
+	v := Version
+	if v == "" {
+		v = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	_, err := fmt.Fprintf(e.stdout, "oauth2mail %s\n", v)
+	return err
+}
+
+var statusJSON bool
+
+func statusFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&statusJSON, "json", false, "machine-readable output")
+}
+
+func runStatus(e *env, fs *pflag.FlagSet) error {
+	if fs.NArg() > 1 {
+		return usagef("status: too many arguments")
+	}
+	f, err := config.Load(e.path())
+	if err != nil {
+		return err
+	}
+	names := f.Names()
+	if fs.NArg() == 1 {
+		if _, err := f.Account(fs.Arg(0)); err != nil {
+			return err
+		}
+		names = []string{fs.Arg(0)}
+	}
+	b := e.broker()
+	var all []helper.Status
+	var worst error
+	for _, n := range names {
+		s := b.Status(f.Accounts[n])
+		all = append(all, s)
+		if s.Err != nil && worst == nil {
+			worst = s.Err
+		}
+	}
+	if statusJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if all == nil {
+			all = []helper.Status{}
+		}
+		if err := enc.Encode(all); err != nil {
+			return err
+		}
+	} else {
+		printStatus(e.stdout, f.Path, all)
+	}
+	if worst != nil && fs.NArg() == 1 {
+		return worst
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, path string, all []helper.Status) {
+	if len(all) == 0 {
+		fmt.Fprintf(w, "no accounts in %s\n", path)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tEMAIL\tSTORE\tSTATE\tACCESS TOKEN\tREFRESH TOKEN\tLAST REFRESH")
+	for _, s := range all {
+		access, refresh, last := "-", "-", "-"
+		if s.AccessExpiry != nil {
+			access = "expires " + relTime(*s.AccessExpiry)
+		}
+		if s.HasRefreshToken {
+			refresh = "yes"
+			if s.RefreshTokenAge != "" {
+				refresh = "age " + s.RefreshTokenAge
+			}
+		}
+		if s.LastRefresh != nil {
+			last = relTime(*s.LastRefresh)
+		}
+		state := s.State
+		if s.Detail != "" && s.State != "ok" && s.State != "expired" {
+			state += " (" + s.Detail + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Account, s.Email, s.Store, state, access, refresh, last)
+	}
+	tw.Flush()
+}
+
+func relTime(t time.Time) string {
+	d := time.Until(t).Round(time.Second)
+	if d >= 0 {
+		return "in " + d.String()
+	}
+	return (-d).String() + " ago"
+}
+

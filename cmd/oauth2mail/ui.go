@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/oauth2mail/oauth2mail/internal/cache"
+	"github.com/oauth2mail/oauth2mail/internal/config"
+	"github.com/oauth2mail/oauth2mail/internal/flows"
+	"github.com/oauth2mail/oauth2mail/internal/helper"
+)
+
+// Exit codes: stable, documented in the usage text and the README.
+const (
+	exitOK        = 0
+	exitInternal  = 1
+	exitUsage     = 2
+	exitLogin     = 3
+	exitTemporary = 4
+	exitStore     = 5
+	exitRejected  = 6
+)
+
+// usageError is a mistake on the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// failure is an error with its exit code and what to do about it.
+type failure struct {
+	code  int
+	msg   string
+	hints []string
+}
+
+// explain maps any error to an exit code, one line saying what happened and
+// the fix. It is the only place that decides exit codes.
+func explain(err error, account string, verbose bool) failure {
+	prefix := ""
+	if account != "" {
+		prefix = account + ": "
+	}
+	acct := account
+	if acct == "" {
+		acct = "ACCOUNT"
+	}
+	var (
+		ue *usageError
+		ce *config.Error
+		fe *flows.Error
+	)
+	switch {
+	case errors.As(err, &ue):
+		return failure{exitUsage, ue.msg, []string{"run: oauth2mail --help"}}
+	case errors.Is(err, config.ErrNoFile):
+		return failure{exitUsage, err.Error(), []string{"create it with: oauth2mail login " + acct + " --provider microsoft --email YOU@EXAMPLE.COM --client-id ID (see the README)"}}
+	case errors.As(err, &ce):
+		return failure{exitUsage, ce.Error(), nil}
+	case errors.Is(err, config.ErrUnknownAccount):
+		return failure{exitUsage, err.Error(), []string{"run: oauth2mail status to list accounts, or add it with oauth2mail login " + acct + " --provider ... --email ... --client-id ..."}}
+	case errors.As(err, &fe):
+		f := failure{msg: prefix + fe.Error()}
+		switch fe.Kind {
+		case flows.KindTemporary:
+			f.code = exitTemporary
+		case flows.KindLogin, flows.KindDeclined, flows.KindBlocked:
+			f.code = exitLogin
+		case flows.KindConfig:
+			f.code = exitUsage
+		default:
+			f.code = exitInternal
+		}
+		if h := fe.Hint(acct); h != "" {
+			f.hints = append(f.hints, h)
+		}
+		if verbose {
+			if fe.Description != "" {
+				f.hints = append(f.hints, "identity provider said: "+fe.Description)
+			}
+			if fe.TraceID != "" || fe.Correlation != "" {
+				f.hints = append(f.hints, "for support: trace ID "+fe.TraceID+", correlation ID "+fe.Correlation)
+			}
+		}
+		return f
+	case errors.Is(err, helper.ErrLoginNeeded):
+		msg := "not logged in"
+		if !errors.Is(err, cache.ErrNotFound) {
+			msg = err.Error()
+		}
+		if errors.Is(err, cache.ErrNotFound) {
+			return failure{exitLogin, prefix + msg, []string{"run: oauth2mail login " + acct}}
+		}
+		return failure{exitLogin, msg, []string{"run: oauth2mail login " + acct}}
+	case errors.Is(err, cache.ErrCorrupt):
+		return failure{exitStore, err.Error(), []string{"the file was left as it is; run: oauth2mail login " + acct + " to sign in again (the old file is moved aside, not deleted)"}}
+	case errors.Is(err, cache.ErrUnavailable):
+		return failure{exitStore, prefix + err.Error(), []string{storeHint(acct)}}
+	case errors.Is(err, context.DeadlineExceeded):
+		return failure{exitTemporary, prefix + "timed out: " + err.Error(), []string{"try again; another oauth2mail may be stuck refreshing"}}
+	case errors.Is(err, context.Canceled):
+		return failure{exitTemporary, prefix + "interrupted", nil}
+	}
+	return failure{exitInternal, prefix + err.Error(), []string{"this looks like a bug; please report it with the output of --verbose"}}
+}
+
+func storeHint(account string) string {
+	return "unlock the keyring or run from your desktop session (DBUS_SESSION_BUS_ADDRESS); on a server without one, set store = \"file\" for " + account + " in the config (less safe) and log in again"
+}
+
+// report prints f on stderr in oauth2mail's voice and returns its exit code.
+func report(stderr io.Writer, f failure) int {
+	fmt.Fprintf(stderr, "oauth2mail: error: %s\n", f.msg)
+	for _, h := range f.hints {
+		fmt.Fprintf(stderr, "oauth2mail: hint: %s\n", h)
+	}
+	return f.code
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
