@@ -5,7 +5,8 @@
 // What it offers (see scripts/sandbox for how it is started):
 //   * public native client SANDBOX_CLIENT_ID ("oauth2mail"): PKCE S256, loopback redirects on any
 //     port for 127.0.0.1 and localhost (bare and "/"), authorization code, device code, refresh
-//     tokens (offline_access) that rotate on every use
+//     tokens (offline_access) that rotate on every use; and its twin "oauth2mail-short" whose
+//     access tokens live OP_SHORT_AT_TTL seconds
 //   * confidential client "dovecot" that may only introspect ACCESS tokens (RFC 7662) - used by
 //     Dovecot's Lua passdb on every login, so expiry and revocation are seen at once
 //   * revocation (RFC 7009) and the library's development login/consent pages: the login name
@@ -18,6 +19,8 @@
 //   OP_AT_TTL               access-token lifetime in seconds                         default 3600
 //   OP_RT_TTL               refresh-token and grant lifetime in seconds              default 86400
 //   OP_CLIENT_ID            id of the public native client                           default oauth2mail
+//   OP_SHORT_AT_TTL         access-token lifetime of the second public client "<OP_CLIENT_ID>-short",
+//                           same in all else: forces refreshes without long waits   default 60
 //   OP_DOVECOT_SECRET       client secret of the "dovecot" introspection client      required
 import * as http from 'node:http';
 import Provider from 'oidc-provider';
@@ -32,6 +35,8 @@ const ISSUER = `http://127.0.0.1:${PORT}`;
 const AT_TTL = Number(process.env.OP_AT_TTL || 3600);
 const RT_TTL = Number(process.env.OP_RT_TTL || 86400);
 const CLIENT_ID = process.env.OP_CLIENT_ID || 'oauth2mail';
+const SHORT_CLIENT_ID = `${CLIENT_ID}-short`;
+const SHORT_AT_TTL = Number(process.env.OP_SHORT_AT_TTL || 60);
 const DEVICE_CODE_TTL = 600; // seconds a user has to enter a device code (RFC 8628 expires_in)
 const AUTH_CODE_TTL = 60; // seconds between the loopback redirect and the code exchange
 
@@ -51,15 +56,15 @@ const MAIL_SCOPES = [
 
 const configuration = {
   clients: [
-    {
-      client_id: CLIENT_ID,
-      client_name: 'oauth2mail (sandbox)',
+    ...[CLIENT_ID, SHORT_CLIENT_ID].map((id) => ({
+      client_id: id,
+      client_name: `${id} (sandbox)`,
       application_type: 'native', // enables loopback port variance and http loopback redirects
       token_endpoint_auth_method: 'none', // public client: no secret, PKCE instead
       redirect_uris: LOOPBACK_REDIRECTS,
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
-    },
+    })),
     {
       client_id: 'dovecot',
       client_secret: DOVECOT_SECRET,
@@ -105,7 +110,7 @@ const configuration = {
     return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
   },
   ttl: {
-    AccessToken: AT_TTL,
+    AccessToken: (ctx, token, client) => (client?.clientId === SHORT_CLIENT_ID ? SHORT_AT_TTL : AT_TTL),
     AuthorizationCode: AUTH_CODE_TTL,
     DeviceCode: DEVICE_CODE_TTL,
     IdToken: AT_TTL,
@@ -192,5 +197,5 @@ const server = http.createServer(async (req, res) => {
   }
   return callback(req, res);
 });
-server.listen(PORT, '127.0.0.1', () => out({ evt: 'listening', issuer: ISSUER, at_ttl: AT_TTL, client_id: CLIENT_ID }));
+server.listen(PORT, '127.0.0.1', () => out({ evt: 'listening', issuer: ISSUER, at_ttl: AT_TTL, short_at_ttl: SHORT_AT_TTL, client_id: CLIENT_ID }));
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { server.close(); process.exit(0); });
