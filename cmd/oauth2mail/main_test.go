@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/oauth2mail/oauth2mail/internal/fakeidp"
+	"github.com/oauth2mail/oauth2mail/internal/sasl"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testscript.RunMain(m, map[string]func() int{
+		"oauth2mail":  main1,
+		"fakebrowser": fakeBrowser,
+	}))
+}
+
+// The CLI contract: each testdata/*.txtar drives the real binary against a
+// fresh fake Microsoft identity platform.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup:               setup,
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"idp":      cmdIDP,
+			"exits":    cmdExits,
+			"parallel": cmdParallel,
+			"sasl":     cmdSASL,
+			"nosecret": cmdNoSecret,
+			"perm":     cmdPerm,
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "keyring":
+				// Only a private keyring started by scripts/test, never the user's.
+				return os.Getenv("OAUTH2MAIL_TEST_KEYRING") == "1" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
+
+func setup(e *testscript.Env) error {
+	idp := fakeidp.New(fakeidp.Options{ClientID: "11111111-2222-3333-4444-555555555555", DefaultUser: "me@contoso.com", StrictRotation: true})
+	e.Defer(idp.Close)
+	e.Values["idp"] = idp
+	home := filepath.Join(e.WorkDir, "home")
+	for k, v := range map[string]string{
+		"IDP":                      idp.URL,
+		"HOME":                     home,
+		"XDG_CONFIG_HOME":          filepath.Join(home, ".config"),
+		"XDG_STATE_HOME":           filepath.Join(home, ".local", "state"),
+		"XDG_RUNTIME_DIR":          filepath.Join(e.WorkDir, "run"),
+		"STATE":                    filepath.Join(home, ".local", "state", "oauth2mail"),
+		"OAUTH2MAIL_CONFIG":        "",
+		"DISPLAY":                  "",
+		"WAYLAND_DISPLAY":          "",
+		"BROWSER":                  "",
+		"FAKEBROWSER_MODE":         "",
+		"FAKEBROWSER_LOG":          filepath.Join(e.WorkDir, "browser.log"),
+		"DBUS_SESSION_BUS_ADDRESS": "",
+	} {
+		e.Setenv(k, v)
+	}
+	if os.Getenv("OAUTH2MAIL_TEST_KEYRING") == "1" {
+		e.Setenv("KEYRING_BUS", os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
+	}
+	// Config files in scripts name the fake IdP as $IDP.
+	return filepath.Walk(e.WorkDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || !strings.HasSuffix(p, ".toml") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(p, bytes.ReplaceAll(data, []byte("$IDP"), []byte(idp.URL)), 0o600)
+	})
+}
+
+func server(ts *testscript.TestScript) *fakeidp.Server { return ts.Value("idp").(*fakeidp.Server) }
+
+// idp stats FIELD N | idp revoke AADSTS | idp fail N STATUS CTYPE BODY |
+// idp device-script STEP... | idp lifetime DURATION | idp delay DURATION |
+// idp deny ERROR DESC | idp accepts-rt-of FILE(no-op placeholder removed)
+func cmdIDP(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: idp SUBCOMMAND ...")
+	}
+	s := server(ts)
+	switch args[0] {
+	case "stats":
+		if len(args) != 3 {
+			ts.Fatalf("usage: idp stats FIELD N")
+		}
+		st := reflect.ValueOf(s.Stats())
+		f := st.FieldByName(args[1])
+		if !f.IsValid() {
+			ts.Fatalf("no stats field %q", args[1])
+		}
+		want, _ := strconv.Atoi(args[2])
+		got := int(f.Int())
+		if (got == want) == neg {
+			ts.Fatalf("idp %s = %d, want %s%d", args[1], got, map[bool]string{true: "not ", false: ""}[neg], want)
+		}
+	case "revoke":
+		code, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		s.Revoke(code)
+	case "fail":
+		n, _ := strconv.Atoi(args[1])
+		status, _ := strconv.Atoi(args[2])
+		s.FailNext(n, status, args[3], strings.Join(args[4:], " "))
+	case "device-script":
+		s.SetDeviceScript(args[1:]...)
+	case "lifetime":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		s.SetAccessTokenLifetime(d)
+	case "delay":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		s.SetTokenDelay(d)
+	case "deny":
+		s.DenyAuthorize(args[1], strings.Join(args[2:], " "))
+	default:
+		ts.Fatalf("unknown idp subcommand %q", args[0])
+	}
+}
+
+// exits CODE PROG ARGS...: run PROG and require exit status CODE; its
+// stdout and stderr are then checked with the stdout/stderr commands.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// parallel N OUTFILE PROG ARGS...: run N copies at once; all must succeed
+// and print the same stdout, which is written to OUTFILE.
+func cmdParallel(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: parallel N OUTFILE PROG [ARGS...]")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	prog, err := exec.LookPath(args[2])
+	if err != nil {
+		// LookPath uses the test process's PATH, which RunMain set up too.
+		ts.Fatalf("%v", err)
+	}
+	env := scriptEnv(ts)
+	outs := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(prog, args[3:]...)
+			cmd.Env = env
+			cmd.Dir = ts.Getenv("WORK")
+			var out, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &stderr
+			<-start
+			if err := cmd.Run(); err != nil {
+				errs[i] = fmt.Errorf("%v: %s", err, stderr.String())
+			}
+			outs[i] = out.String()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			ts.Fatalf("process %d: %v", i, errs[i])
+		}
+		if outs[i] != outs[0] {
+			ts.Fatalf("process %d printed a different output than process 0", i)
+		}
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(outs[0]), 0o600))
+}
+
+var envKeys = []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "OAUTH2MAIL_CONFIG", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HTTPS_PROXY", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR", "SYSTEMROOT", "GOCOVERDIR"}
+
+func scriptEnv(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range envKeys {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	return env
+}
+
+// sasl xoauth2|oauthbearer FILE USER TOKENFILE [HOST PORT]: FILE holds one
+// base64 SASL string carrying USER and the token in TOKENFILE.
+func cmdSASL(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 4 {
+		ts.Fatalf("usage: sasl xoauth2|oauthbearer FILE USER TOKENFILE [HOST PORT]")
+	}
+	b64 := strings.TrimSpace(ts.ReadFile(args[1]))
+	tok := strings.TrimSpace(ts.ReadFile(args[3]))
+	var c sasl.Credentials
+	var err error
+	if args[0] == "xoauth2" {
+		c, err = sasl.DecodeXOAUTH2(b64)
+	} else {
+		c, err = sasl.DecodeOAuthBearer(b64)
+	}
+	ts.Check(err)
+	ok := c.User == args[2] && c.Token == tok
+	if len(args) == 6 {
+		port, _ := strconv.Atoi(args[5])
+		ok = ok && c.Host == args[4] && c.Port == port
+	}
+	if ok == neg {
+		ts.Fatalf("decoded %v; want user %q and the token of %s", c, args[2], args[3])
+	}
+}
+
+// nosecret TOKENFILE PATH...: no file under PATH (or the last stdout and
+// stderr, named "stdout"/"stderr") contains the token in TOKENFILE.
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	tok := strings.TrimSpace(ts.ReadFile(args[0]))
+	if len(tok) < 16 {
+		ts.Fatalf("token file %s holds no token", args[0])
+	}
+	for _, p := range args[1:] {
+		if p == "stdout" || p == "stderr" {
+			if strings.Contains(ts.ReadFile(p), tok) {
+				ts.Fatalf("the token appears in %s", p)
+			}
+			continue
+		}
+		filepath.Walk(ts.MkAbs(p), func(path string, fi os.FileInfo, err error) error {
+			if err != nil || fi.IsDir() {
+				return nil
+			}
+			data, _ := os.ReadFile(path)
+			if bytes.Contains(data, []byte(tok)) {
+				ts.Fatalf("the token appears in plaintext in %s", path)
+			}
+			return nil
+		})
+	}
+}
+
+// perm MODE FILE...: every FILE has exactly this permission (octal).
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	want, err := strconv.ParseUint(args[0], 8, 32)
+	ts.Check(err)
+	for _, f := range args[1:] {
+		fi, err := os.Stat(ts.MkAbs(f))
+		ts.Check(err)
+		if got := uint64(fi.Mode().Perm()); got != want {
+			ts.Fatalf("%s: mode %o, want %o", f, got, want)
+		}
+	}
+}
+
+// fakeBrowser plays a person's browser for the browser flow: oauth2mail runs
+// it as $BROWSER with the authorize URL. It follows the IdP's redirect back
+// to oauth2mail's loopback listener (tampering with state when
+// FAKEBROWSER_MODE=tamper-state) and logs what the listener answered.
+func fakeBrowser() int {
+	logf := func(format string, args ...any) {
+		if p := os.Getenv("FAKEBROWSER_LOG"); p != "" {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+			if err == nil {
+				fmt.Fprintf(f, format+"\n", args...)
+				f.Close()
+			}
+		}
+	}
+	if len(os.Args) != 2 {
+		logf("fakebrowser: want one URL argument, got %q", os.Args[1:])
+		return 2
+	}
+	client := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Get(os.Args[1])
+	if err != nil {
+		logf("authorize: %v", err)
+		return 1
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil {
+		logf("authorize: status %d, location %q", resp.StatusCode, resp.Header.Get("Location"))
+		return 1
+	}
+	if os.Getenv("FAKEBROWSER_MODE") == "tamper-state" {
+		q := loc.Query()
+		q.Set("state", "forged-"+q.Get("state"))
+		loc.RawQuery = q.Encode()
+	}
+	logf("redirect to %s://%s%s", loc.Scheme, loc.Host, loc.Path)
+	resp, err = client.Get(loc.String())
+	if err != nil {
+		logf("loopback: %v", err)
+		return 1
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	var title string
+	if i := bytes.Index(body, []byte("<h1>")); i >= 0 {
+		title = string(body[i+4:])
+		title, _, _ = strings.Cut(title, "</h1>")
+	}
+	logf("loopback: status %d, page %q", resp.StatusCode, title)
+	return 0
+}
+
