@@ -215,6 +215,12 @@ func Classify(op string, err error) error {
 		case e.Status == 429 || e.Status >= 500:
 			e.Kind, e.Meaning, e.Fix = KindTemporary, fmt.Sprintf("the identity provider is unavailable (HTTP %d)", e.Status), "try again in a few minutes"
 		}
+	case strings.HasPrefix(err.Error(), "oauth2: cannot parse"):
+		// A 2xx that is not a token response: an HTML login page of a proxy
+		// or captive portal, typically.
+		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider answered with something that is not an OAuth response", "check your network (a proxy or captive portal?) and try again"
+	case strings.Contains(err.Error(), "server response missing access_token"):
+		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider answered without an access token", "try again later; if it persists, check the provider's status"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider did not answer in time", "check your network and try again"
 	default:
