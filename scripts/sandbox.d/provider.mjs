@@ -22,6 +22,7 @@
 //   OP_SHORT_AT_TTL         access-token lifetime of the second public client "<OP_CLIENT_ID>-short",
 //                           same in all else: forces refreshes without long waits   default 60
 //   OP_DOVECOT_SECRET       client secret of the "dovecot" introspection client      required
+//   OP_DEVICE_INTERVAL      "interval" announced with device codes (RFC 8628 3.2)     default 5
 import * as http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -39,6 +40,8 @@ const SHORT_CLIENT_ID = `${CLIENT_ID}-short`;
 const SHORT_AT_TTL = Number(process.env.OP_SHORT_AT_TTL || 60);
 const DEVICE_CODE_TTL = 600; // seconds a user has to enter a device code (RFC 8628 expires_in)
 const AUTH_CODE_TTL = 60; // seconds between the loopback redirect and the code exchange
+// oidc-provider announces no polling interval, which means 5 s (RFC 8628 3.2); tests want less
+const DEVICE_INTERVAL = Number(process.env.OP_DEVICE_INTERVAL || 5);
 
 // Loopback redirect URIs (RFC 8252 section 7.3). For application_type "native" oidc-provider ignores
 // the PORT of http loopback redirects, but compares the PATH as a string: "http://127.0.0.1:5555"
@@ -135,6 +138,14 @@ provider.use(async (ctx, next) => {
     }
   }
   await next();
+});
+
+// announce the polling interval with every device code
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.method === 'POST' && ctx.path === '/device/auth' && ctx.status === 200 && ctx.body?.device_code) {
+    ctx.body = { ...ctx.body, interval: DEVICE_INTERVAL };
+  }
 });
 
 // ---- bookkeeping for the admin routes: grant ids and event counts per subject
