@@ -343,4 +343,3 @@ func fakeBrowser() int {
 	logf("loopback: status %d, page %q", resp.StatusCode, title)
 	return 0
 }
-

@@ -310,4 +310,3 @@ func relTime(t time.Time) string {
 	}
 	return (-d).String() + " ago"
 }
-

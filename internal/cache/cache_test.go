@@ -213,8 +213,8 @@ func TestKeyringTimeout(t *testing.T) {
 type hangingKeyring struct{ block chan struct{} }
 
 func (h hangingKeyring) Get(string, string) (string, error) { <-h.block; return "", nil }
-func (h hangingKeyring) Set(string, string, string) error  { <-h.block; return nil }
-func (h hangingKeyring) Delete(string, string) error       { <-h.block; return nil }
+func (h hangingKeyring) Set(string, string, string) error   { <-h.block; return nil }
+func (h hangingKeyring) Delete(string, string) error        { <-h.block; return nil }
 
 func TestNoSessionBus(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
