@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/oauth2mail/oauth2mail/internal/atomicfile"
 )
 
 // Errors a caller can act on. Each wraps the underlying cause.
@@ -292,40 +294,8 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// writeAtomic replaces path with data so that a crash at any moment leaves
-// either the old or the new file, never a mix: write a 0600 temp file in the
-// same directory, fsync it, rename it over path, fsync the directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
+// writeAtomic writes a 0600 file atomically.
+func writeAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data, 0o600) }
 
 // Check reports whether the store can hold a key for account now: for the
 // keyring, that the keyring answers (a missing item is fine). Login calls it

@@ -69,9 +69,7 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 		b.logf("%s: cached access token (%d bytes), expires %s (in %s)", a.Name, len(st.AccessToken), st.Expiry.Format(time.RFC3339), st.Expiry.Sub(b.Now()).Round(time.Second))
 		return st, nil
 	}
-	lockCtx, cancel := context.WithTimeout(ctx, LockTimeout)
-	defer cancel()
-	unlock, err := s.Lock(lockCtx, a.Name)
+	unlock, err := lock(ctx, s, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +95,13 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 		return nil, err
 	}
 	return st, nil
+}
+
+// lock takes the account's refresh lock, waiting at most LockTimeout.
+func lock(ctx context.Context, s *cache.Store, account string) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, LockTimeout)
+	defer cancel()
+	return s.Lock(ctx, account)
 }
 
 // update folds a token response into st; the new refresh token replaces the
@@ -195,9 +200,7 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 	if st.RefreshToken == "" {
 		fmt.Fprintf(opt.Out, "oauth2mail: warning: %s sent no refresh token (is offline_access among the scopes?); you will have to log in again when this token expires\n", a.Name)
 	}
-	lockCtx, cancel := context.WithTimeout(ctx, LockTimeout)
-	defer cancel()
-	unlock, err := s.Lock(lockCtx, a.Name)
+	unlock, err := lock(ctx, s, a.Name)
 	if err != nil {
 		return nil, err
 	}
