@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -174,7 +175,7 @@ func Parse(path string, src []byte) (*File, error) {
 			return nil, &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 		}
 		// Type mismatches come as plain errors: `toml: line N (last key "K"): msg`.
-		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+		if m := decodeErrRE().FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, &Error{File: path, Line: line, Key: m[2], Msg: m[3]}
 		}
@@ -208,15 +209,61 @@ func Parse(path string, src []byte) (*File, error) {
 	return f, nil
 }
 
-var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+// Regexps used only on error paths compile on first use: the hot path
+// (a mail client asking for a token) loads the config on every call.
+var decodeErrRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+})
 
 // ValidName reports whether name can be an account name: it is used in file
 // names and keyring entries, so it is kept plain.
-func ValidName(name string) bool { return nameRE.MatchString(name) }
+func ValidName(name string) bool {
+	if name == "" || len(name) > 64 || !isAlnum(name[0]) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !isAlnum(c) && !strings.ContainsRune("._@-", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
 
-var tenantRE = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|common|organizations|consumers)$`)
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// validTenant accepts common, organizations, consumers, a GUID or a domain.
+func validTenant(t string) bool {
+	switch t {
+	case "common", "organizations", "consumers":
+		return true
+	}
+	if len(t) == 36 && t[8] == '-' && t[13] == '-' && t[18] == '-' && t[23] == '-' {
+		for i := 0; i < len(t); i++ {
+			c := t[i]
+			if c != '-' && !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+		return true
+	}
+	labels := strings.Split(t, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if !isAlnum(l[i]) && l[i] != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // validate fills defaults and returns the offending key and a message, or "" "".
 func (a *Account) validate() (key, msg string) {
@@ -243,7 +290,7 @@ func (a *Account) validate() (key, msg string) {
 		if a.Tenant == "" {
 			a.Tenant = DefaultTenant
 		}
-		if !tenantRE.MatchString(a.Tenant) {
+		if !validTenant(a.Tenant) {
 			return "tenant", fmt.Sprintf("%q is not common, organizations, consumers, a tenant ID or a domain", a.Tenant)
 		}
 		if a.AuthorityHost == "" {
@@ -409,10 +456,8 @@ func unquote(s string) string {
 	return s
 }
 
-var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 func quoteKey(k string) string {
-	if bareKeyRE.MatchString(k) {
+	if k != "" && strings.Trim(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == "" {
 		return k
 	}
 	return fmt.Sprintf("%q", k)

@@ -133,3 +133,26 @@ func TestAddAccountKeepsExistingText(t *testing.T) {
 		t.Error("a failed add changed the file")
 	}
 }
+
+func TestValidators(t *testing.T) {
+	for _, n := range []string{"work", "a", "me@contoso.com", "x_y-z.1"} {
+		if !ValidName(n) {
+			t.Errorf("ValidName(%q) = false", n)
+		}
+	}
+	for _, n := range []string{"", "-x", "a/b", "a b", strings.Repeat("a", 65), "../x"} {
+		if ValidName(n) {
+			t.Errorf("ValidName(%q) = true", n)
+		}
+	}
+	for _, tn := range []string{"common", "organizations", "consumers", "contoso.com", "contoso.onmicrosoft.com", "72f988bf-86f1-41af-91ab-2d7cd011db47"} {
+		if !validTenant(tn) {
+			t.Errorf("validTenant(%q) = false", tn)
+		}
+	}
+	for _, tn := range []string{"", "contoso", "my tenant", "a..b", "72f988bf-86f1-41af-91ab-2d7cd011db4g", ".com"} {
+		if validTenant(tn) {
+			t.Errorf("validTenant(%q) = true", tn)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -160,8 +159,6 @@ var byCode = map[string]struct {
 	"slow_down":               {KindTemporary, "the identity provider asks us to slow down", "try again in a few minutes"},
 }
 
-var aadstsRE = regexp.MustCompile(`^AADSTS(\d+)`)
-
 // msBody is the Microsoft-shaped JSON error body (RFC 6749 + extensions).
 type msBody struct {
 	Error       string `json:"error"`
@@ -245,11 +242,16 @@ func Classify(op string, err error) error {
 }
 
 func parseAADSTS(desc string) int {
-	if m := aadstsRE.FindStringSubmatch(desc); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
+	rest, ok := strings.CutPrefix(desc, "AADSTS")
+	if !ok {
+		return 0
 	}
-	return 0
+	end := 0
+	for end < len(rest) && '0' <= rest[end] && rest[end] <= '9' {
+		end++
+	}
+	n, _ := strconv.Atoi(rest[:end])
+	return n
 }
 
 func firstLine(s string) string {
