@@ -163,11 +163,14 @@ func userFlag(fs *pflag.FlagSet) {
 	fs.StringVar(&sharedUser, "user", "", "mailbox to log in to (a shared mailbox); default: the account's email")
 }
 
-func mailbox(a *config.Account) string {
-	if sharedUser != "" {
-		return sharedUser
+func mailbox(a *config.Account) (string, error) {
+	if sharedUser == "" {
+		return a.Email, nil
 	}
-	return a.Email
+	if !config.PlainText(sharedUser) || !strings.Contains(sharedUser, "@") {
+		return "", usagef("--user %q is not a mail address", sharedUser)
+	}
+	return sharedUser, nil
 }
 
 func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
@@ -175,7 +178,11 @@ func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(e.stdout, sasl.XOAUTH2(mailbox(a), tok))
+	user, err := mailbox(a)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, sasl.XOAUTH2(user, tok))
 	return err
 }
 
@@ -192,11 +199,18 @@ func runOAuthBearer(e *env, fs *pflag.FlagSet) error {
 	if bearerPort < 0 || bearerPort > 65535 {
 		return usagef("oauthbearer: --port %d is not a port", bearerPort)
 	}
+	if !config.PlainText(bearerHost) || strings.ContainsAny(bearerHost, " ,") {
+		return usagef("oauthbearer: --host %q is not a host name", bearerHost)
+	}
 	a, tok, err := e.token(fs)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(e.stdout, sasl.OAuthBearer(mailbox(a), bearerHost, bearerPort, tok))
+	user, err := mailbox(a)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, sasl.OAuthBearer(user, bearerHost, bearerPort, tok))
 	return err
 }
 
@@ -205,7 +219,7 @@ func runLogout(e *env, fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	if err := e.broker().Logout(a); err != nil {
+	if err := e.broker().Logout(e.ctx, a); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged out; stored tokens and key removed\n", a.Name)

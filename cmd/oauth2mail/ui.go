@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/oauth2mail/oauth2mail/internal/cache"
 	"github.com/oauth2mail/oauth2mail/internal/config"
@@ -101,7 +102,7 @@ func explain(err error, account string, verbose bool) failure {
 	case errors.Is(err, cache.ErrCorrupt):
 		return failure{exitStore, err.Error(), []string{"the file was left as it is; run: oauth2mail login " + acct + " to sign in again (the old file is moved aside, not deleted)"}}
 	case errors.Is(err, cache.ErrUnavailable):
-		return failure{exitStore, prefix + err.Error(), []string{storeHint(acct)}}
+		return failure{exitStore, prefix + err.Error(), []string{storeHint(err, acct)}}
 	case errors.Is(err, context.DeadlineExceeded):
 		return failure{exitTemporary, prefix + "timed out: " + err.Error(), []string{"try again; another oauth2mail may be stuck refreshing"}}
 	case errors.Is(err, context.Canceled):
@@ -110,8 +111,14 @@ func explain(err error, account string, verbose bool) failure {
 	return failure{exitInternal, prefix + err.Error(), []string{"this looks like a bug; please report it with the output of --verbose"}}
 }
 
-func storeHint(account string) string {
-	return "unlock the keyring or run from your desktop session (DBUS_SESSION_BUS_ADDRESS); on a server without one, set store = \"file\" for " + account + " in the config (less safe) and log in again"
+func storeHint(err error, account string) string {
+	switch {
+	case errors.Is(err, cache.ErrNoSessionBus):
+		return "run it from your desktop session (or export its DBUS_SESSION_BUS_ADDRESS); on a server without one, set store = \"file\" for " + account + " in the config (less safe) and log in again"
+	case strings.Contains(err.Error(), "keyring"):
+		return "unlock your keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock), or set store = \"file\" for " + account + " (less safe) and log in again"
+	}
+	return "check that the state directory " + cache.DefaultDir() + " is yours, writable and not full"
 }
 
 // report prints f on stderr in oauth2mail's voice and returns its exit code.

@@ -128,6 +128,9 @@ func (s *Store) Load(account string) (*State, error) {
 	}
 	kind := data[len(magic)]
 	key, err := s.getKey(account, kind)
+	if errors.Is(err, errNoKey) {
+		return nil, fmt.Errorf("%s: %w: its key is missing (%s)", path, ErrCorrupt, s.keyWhere(account, kind))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +211,28 @@ func (s *Store) Quarantine(account string) (string, error) {
 }
 
 var errNoKey = errors.New("no key")
+
+func (s *Store) keyWhere(account string, kind byte) string {
+	if kind == kindFileKey {
+		return s.keyPath(account)
+	}
+	return "keyring item " + keyringService + "/" + account
+}
+
+// ResetKey moves an unreadable key aside (key file) or removes it (keyring
+// item), so that the next Save creates a fresh one. Login uses it once the
+// person has signed in again; the state sealed with the old key was already
+// unreadable.
+func (s *Store) ResetKey(account string) error {
+	if s.Kind == KindFile {
+		err := os.Rename(s.keyPath(account), s.keyPath(account)+".unreadable-"+time.Now().UTC().Format("20060102T150405Z"))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return s.deleteKeyringKey(account)
+}
 
 func (s *Store) getKey(account string, kind byte) ([]byte, error) {
 	switch kind {

@@ -47,13 +47,14 @@ func SessionBus() bool {
 	return err == nil
 }
 
-// errNoBus explains the missing bus in the words a user needs.
-var errNoBus = errors.New("no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and /run/user/UID/bus is missing), so the keyring cannot be reached")
+// ErrNoSessionBus explains the missing bus in the words a user needs; it is
+// returned wrapped with ErrUnavailable.
+var ErrNoSessionBus = errors.New("no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and /run/user/UID/bus is missing), so the keyring cannot be reached")
 
 // call runs f with the keyring checks and bounds every call must have.
 func (s *Store) call(f func() error) error {
 	if _, ok := s.keyring.(systemKeyring); ok && !SessionBus() {
-		return fmt.Errorf("%w: %v", ErrUnavailable, errNoBus)
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrNoSessionBus)
 	}
 	done := make(chan error, 1)
 	go func() { done <- f() }()

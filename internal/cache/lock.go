@@ -19,6 +19,9 @@ func (s *Store) Lock(ctx context.Context, account string) (unlock func(), err er
 	}
 	fl := flock.New(filepath.Join(s.Dir, account+".lock"), flock.SetPermissions(0o600))
 	ok, err := fl.TryLockContext(ctx, 10*time.Millisecond)
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("lock file of %s: %w: %v", account, ErrUnavailable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the lock of %s: %w", account, err)
 	}

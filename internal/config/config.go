@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,7 +123,15 @@ func DefaultPath() string {
 	if p := os.Getenv("OAUTH2MAIL_CONFIG"); p != "" {
 		return p
 	}
+	// $XDG_CONFIG_HOME, else ~/.config, on every Unix (macOS included, as
+	// the README says); Windows keeps its own %AppData%.
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "oauth2mail", "config.toml")
+	}
 	dir, err := os.UserConfigDir()
+	if home, herr := os.UserHomeDir(); herr == nil && runtime.GOOS != "windows" {
+		dir, err = filepath.Join(home, ".config"), nil
+	}
 	if err != nil {
 		dir = "."
 	}
@@ -229,6 +238,17 @@ func ValidName(name string) bool {
 	return true
 }
 
+// PlainText reports whether s has no control characters: a mailbox or host
+// name goes into SASL strings framed by ^A.
+func PlainText(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
@@ -280,7 +300,7 @@ func (a *Account) validate() (key, msg string) {
 	if a.Email == "" {
 		return "email", "missing; set it to the mailbox address you log in as"
 	}
-	if !strings.Contains(a.Email, "@") {
+	if !strings.Contains(a.Email, "@") || !PlainText(a.Email) || strings.ContainsAny(a.Email, " \t") {
 		return "email", fmt.Sprintf("%q is not a mail address", a.Email)
 	}
 	if a.ClientID == "" {

@@ -3,7 +3,6 @@ package flows
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,7 +61,7 @@ func Device(ctx context.Context, conf *oauth2.Config, w io.Writer) (*oauth2.Toke
 	}
 	tok, err := conf.DeviceAccessToken(ctx, resp)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if !resp.Expiry.IsZero() && time.Now().After(resp.Expiry) && ctx.Err() == nil {
 			return nil, &Error{Op: "device login", Kind: KindLogin, Code: "expired_token", Meaning: "the code expired before the sign-in was approved", Fix: "run: oauth2mail login ACCOUNT and enter the code sooner", Err: err}
 		}
 		return nil, Classify("device login", err)

@@ -174,11 +174,13 @@ func ChooseFlow(a *config.Account, requested string) string {
 // aside, never deleted.
 func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions) (*cache.State, error) {
 	s := b.store(a)
+	// Whatever is stored now will be replaced. An old state that cannot be
+	// read (corrupt, key lost, or sealed by a store that is unreachable now,
+	// e.g. the keyring after switching to store = "file") is moved aside
+	// after the sign-in, never deleted. The target store must work before
+	// the person is asked to do anything.
 	_, err := s.Load(a.Name)
-	corrupt := errors.Is(err, cache.ErrCorrupt)
-	if err != nil && !corrupt && !errors.Is(err, cache.ErrNotFound) {
-		return nil, err // store unavailable: fail before the person signs in
-	}
+	replace := err != nil && !errors.Is(err, cache.ErrNotFound)
 	if err := s.Check(a.Name); err != nil {
 		return nil, err
 	}
@@ -205,20 +207,33 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 		return nil, err
 	}
 	defer unlock()
-	if corrupt {
+	if replace {
 		if moved, err := s.Quarantine(a.Name); err == nil {
 			fmt.Fprintf(opt.Out, "oauth2mail: the old unreadable state was moved to %s\n", moved)
 		}
 	}
-	if err := s.Save(a.Name, st); err != nil {
+	err = s.Save(a.Name, st)
+	if errors.Is(err, cache.ErrCorrupt) { // the key itself is unreadable
+		if err = s.ResetKey(a.Name); err == nil {
+			err = s.Save(a.Name, st)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
 // Logout forgets the account's tokens and key.
-func (b *Broker) Logout(a *config.Account) error {
-	return b.store(a).Delete(a.Name)
+// It takes the refresh lock, so a refresh in flight cannot undo it.
+func (b *Broker) Logout(ctx context.Context, a *config.Account) error {
+	s := b.store(a)
+	unlock, err := lock(ctx, s, a.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.Delete(a.Name)
 }
 
 // Status is what `status` reports for one account. It holds no secret.
