@@ -14,6 +14,7 @@
 //   * /_sandbox/revoke?sub=LOGIN revokes every grant of LOGIN (what "remove app access" does in a
 //     real account portal) and /_sandbox/stats counts token events per subject (for tests)
 //
+// Arguments: --sandbox STATE_DIR is ignored here; it marks the process as that sandbox's (for stop).
 // Env:
 //   OP_PORT                 listen port (issuer http://127.0.0.1:$OP_PORT)          required
 //   OP_AT_TTL               access-token lifetime in seconds                         default 3600
