@@ -173,12 +173,19 @@ func mailbox(a *config.Account) (string, error) {
 	return sharedUser, nil
 }
 
-func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
+// saslInput returns the mailbox (--user, else the account's email) and a
+// valid token for the SASL commands.
+func (e *env) saslInput(fs *pflag.FlagSet) (user, token string, err error) {
 	a, tok, err := e.token(fs)
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	user, err := mailbox(a)
+	user, err = mailbox(a)
+	return user, tok, err
+}
+
+func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
+	user, tok, err := e.saslInput(fs)
 	if err != nil {
 		return err
 	}
@@ -202,11 +209,7 @@ func runOAuthBearer(e *env, fs *pflag.FlagSet) error {
 	if !config.PlainText(bearerHost) || strings.ContainsAny(bearerHost, " ,") {
 		return usagef("oauthbearer: --host %q is not a host name", bearerHost)
 	}
-	a, tok, err := e.token(fs)
-	if err != nil {
-		return err
-	}
-	user, err := mailbox(a)
+	user, tok, err := e.saslInput(fs)
 	if err != nil {
 		return err
 	}

@@ -80,21 +80,8 @@ func DecodeXOAUTH2(b64 string) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("xoauth2: %w: missing final ^A^A", errMalformed)
 	}
 	var c Credentials
-	for _, kv := range strings.Split(s, "\x01") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "user":
-			c.User = v
-		case "auth":
-			tok, ok := strings.CutPrefix(v, "Bearer ")
-			if !ok {
-				return Credentials{}, fmt.Errorf("xoauth2: %w: auth is not a Bearer token", errMalformed)
-			}
-			c.Token = tok
-		}
-	}
-	if c.Token == "" {
-		return Credentials{}, fmt.Errorf("xoauth2: %w: no token", errMalformed)
+	if err := c.parseFields("xoauth2", s); err != nil {
+		return Credentials{}, err
 	}
 	return c, nil
 }
@@ -119,29 +106,40 @@ func DecodeOAuthBearer(b64 string) (Credentials, error) {
 	if !ok {
 		return Credentials{}, fmt.Errorf("oauthbearer: %w: missing final ^A", errMalformed)
 	}
-	for _, kv := range strings.Split(rest, "\x01") {
+	if err := c.parseFields("oauthbearer", rest); err != nil {
+		return Credentials{}, err
+	}
+	return c, nil
+}
+
+// parseFields reads ^A-separated key=value fields (user, host, port, auth)
+// into c; a token is required.
+func (c *Credentials) parseFields(mech, s string) error {
+	for _, kv := range strings.Split(s, "\x01") {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
+		case "user":
+			c.User = v
 		case "host":
 			c.Host = v
 		case "port":
 			p, err := strconv.Atoi(v)
 			if err != nil || p < 0 || p > 65535 {
-				return Credentials{}, fmt.Errorf("oauthbearer: %w: bad port", errMalformed)
+				return fmt.Errorf("%s: %w: bad port", mech, errMalformed)
 			}
 			c.Port = p
 		case "auth":
 			tok, ok := strings.CutPrefix(v, "Bearer ")
 			if !ok {
-				return Credentials{}, fmt.Errorf("oauthbearer: %w: auth is not a Bearer token", errMalformed)
+				return fmt.Errorf("%s: %w: auth is not a Bearer token", mech, errMalformed)
 			}
 			c.Token = tok
 		}
 	}
 	if c.Token == "" {
-		return Credentials{}, fmt.Errorf("oauthbearer: %w: no token", errMalformed)
+		return fmt.Errorf("%s: %w: no token", mech, errMalformed)
 	}
-	return c, nil
+	return nil
 }
 
 // Challenge is the JSON error a server sends in a SASL challenge when it
