@@ -66,7 +66,7 @@ func (e *env) loginAccount(name string) (*config.Account, error) {
 			}
 			return a, nil
 		}
-	} else if !creating || !isNoFile(err) {
+	} else if !creating || !errors.Is(err, config.ErrNoFile) {
 		return nil, err
 	}
 	if !creating {
@@ -86,5 +86,3 @@ func (e *env) loginAccount(name string) (*config.Account, error) {
 	}
 	return f.Account(name)
 }
-
-func isNoFile(err error) bool { return errors.Is(err, config.ErrNoFile) }

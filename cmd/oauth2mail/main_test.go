@@ -98,7 +98,7 @@ func server(ts *testscript.TestScript) *fakeidp.Server { return ts.Value("idp").
 
 // idp stats FIELD N | idp revoke AADSTS | idp fail N STATUS CTYPE BODY |
 // idp device-script STEP... | idp lifetime DURATION | idp delay DURATION |
-// idp deny ERROR DESC | idp accepts-rt-of FILE(no-op placeholder removed)
+// idp deny ERROR DESC
 func cmdIDP(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
 		ts.Fatalf("usage: idp SUBCOMMAND ...")

@@ -32,7 +32,6 @@ type env struct {
 
 // command is one subcommand: its flags and its body.
 type command struct {
-	name  string
 	flags func(fs *pflag.FlagSet)
 	run   func(e *env, fs *pflag.FlagSet) error
 	// account reports whether the first argument is an account name.
@@ -87,13 +86,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func commands() map[string]command {
 	return map[string]command{
-		"login":       {name: "login", flags: loginFlags, run: runLogin, account: true},
-		"token":       {name: "token", run: runToken, account: true},
-		"xoauth2":     {name: "xoauth2", flags: userFlag, run: runXOAUTH2, account: true},
-		"oauthbearer": {name: "oauthbearer", flags: bearerFlags, run: runOAuthBearer, account: true},
-		"status":      {name: "status", flags: statusFlags, run: runStatus, account: true},
-		"logout":      {name: "logout", run: runLogout, account: true},
-		"version":     {name: "version", run: runVersion},
+		"login":       {flags: loginFlags, run: runLogin, account: true},
+		"token":       {run: runToken, account: true},
+		"xoauth2":     {flags: userFlag, run: runXOAUTH2, account: true},
+		"oauthbearer": {flags: bearerFlags, run: runOAuthBearer, account: true},
+		"status":      {flags: statusFlags, run: runStatus, account: true},
+		"logout":      {run: runLogout, account: true},
+		"version":     {run: runVersion},
 	}
 }
 

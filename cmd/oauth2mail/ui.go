@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/oauth2mail/oauth2mail/internal/cache"
@@ -91,12 +90,9 @@ func explain(err error, account string, verbose bool) failure {
 		}
 		return f
 	case errors.Is(err, helper.ErrLoginNeeded):
-		msg := "not logged in"
-		if !errors.Is(err, cache.ErrNotFound) {
-			msg = err.Error()
-		}
+		msg := err.Error()
 		if errors.Is(err, cache.ErrNotFound) {
-			return failure{exitLogin, prefix + msg, []string{"run: oauth2mail login " + acct}}
+			msg = prefix + "not logged in"
 		}
 		return failure{exitLogin, msg, []string{"run: oauth2mail login " + acct}}
 	case errors.Is(err, cache.ErrCorrupt):
@@ -129,5 +125,3 @@ func report(stderr io.Writer, f failure) int {
 	}
 	return f.code
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

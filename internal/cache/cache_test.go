@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -218,7 +218,7 @@ func (h hangingKeyring) Delete(string, string) error        { <-h.block; return 
 
 func TestNoSessionBus(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
-	if _, err := os.Stat("/run/user/" + itoa(os.Getuid()) + "/bus"); err == nil {
+	if _, err := os.Stat("/run/user/" + strconv.Itoa(os.Getuid()) + "/bus"); err == nil {
 		t.Skip("this machine has a user bus at /run/user/UID/bus")
 	}
 	s := New(t.TempDir(), KindKeyring)
@@ -231,8 +231,6 @@ func TestNoSessionBus(t *testing.T) {
 		t.Errorf("took %s, want fast failure", d)
 	}
 }
-
-func itoa(i int) string { return fmt.Sprint(i) }
 
 func TestLockSerialises(t *testing.T) {
 	s, _ := testStore(t, KindFile)

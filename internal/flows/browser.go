@@ -62,11 +62,7 @@ func Browser(ctx context.Context, conf *oauth2.Config, opt BrowserOptions) (*oau
 	}
 	authURL := c.AuthCodeURL(state, opts...)
 
-	type result struct {
-		code string
-		err  error
-	}
-	results := make(chan result, 1)
+	results := make(chan callbackResult, 1)
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +84,7 @@ func Browser(ctx context.Context, conf *oauth2.Config, opt BrowserOptions) (*oau
 				fmt.Fprint(w, page("Signed in", "oauth2mail has your sign-in. You can close this tab."))
 			}
 			select {
-			case results <- result{res.code, res.err}:
+			case results <- res:
 			default:
 			}
 		}),
@@ -112,7 +108,7 @@ func Browser(ctx context.Context, conf *oauth2.Config, opt BrowserOptions) (*oau
 
 	wait, cancel := context.WithTimeout(ctx, BrowserTimeout)
 	defer cancel()
-	var res result
+	var res callbackResult
 	select {
 	case res = <-results:
 	case <-wait.Done():

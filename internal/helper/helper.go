@@ -85,8 +85,9 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 	if st.RefreshToken == "" {
 		return nil, fmt.Errorf("%s: the access token expired and there is no refresh token: %w", a.Name, ErrLoginNeeded)
 	}
-	b.logf("%s: access token expires %s; refreshing at %s", a.Name, st.Expiry.Format(time.RFC3339), flows.OAuthConfig(a).Endpoint.TokenURL)
-	tok, err := flows.Refresh(ctx, flows.OAuthConfig(a), st.RefreshToken)
+	conf := flows.OAuthConfig(a)
+	b.logf("%s: access token expires %s; refreshing at %s", a.Name, st.Expiry.Format(time.RFC3339), conf.Endpoint.TokenURL)
+	tok, err := flows.Refresh(ctx, conf, st.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
