@@ -63,8 +63,7 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if r.Method != http.MethodPost {
-		s.writeError(w, r, idpError{status: 400, err: "invalid_request", code: 900561,
-			msg: "The endpoint only accepts POST requests. Received a " + r.Method + " request."})
+		s.writeError(w, r, errNotPost(r.Method))
 		return
 	}
 	form := postForm(r)
@@ -72,13 +71,9 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errPublicClientSecret())
 		return
 	}
-	clientID := form.Get("client_id")
-	if clientID == "" {
-		s.writeError(w, r, errMissing("client_id"))
-		return
-	}
-	if s.opt.ClientID != "" && clientID != s.opt.ClientID {
-		s.writeError(w, r, errUnknownClient(clientID, tenant))
+	clientID, cerr := s.checkClientID(form, tenant)
+	if cerr != nil {
+		s.writeError(w, r, *cerr)
 		return
 	}
 	scopes := splitScopes(form.Get("scope"))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -98,6 +99,24 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e idpError) 
 }
 
 // Errors that do not depend on state.
+
+func errNotPost(method string) idpError {
+	return idpError{status: 400, err: "invalid_request", code: 900561,
+		msg: "The endpoint only accepts POST requests. Received a " + method + " request."}
+}
+
+// checkClientID returns the request's client_id, or the error Entra ID
+// gives when it is missing or not the registered one.
+func (s *Server) checkClientID(form url.Values, tenant string) (string, *idpError) {
+	clientID := form.Get("client_id")
+	if clientID == "" {
+		return "", ptr(errMissing("client_id"))
+	}
+	if s.opt.ClientID != "" && clientID != s.opt.ClientID {
+		return "", ptr(errUnknownClient(clientID, tenant))
+	}
+	return clientID, nil
+}
 
 func errMissing(param string) idpError {
 	return idpError{status: 400, err: "invalid_request", code: 900144,

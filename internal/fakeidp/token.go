@@ -103,8 +103,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Method != http.MethodPost {
-		s.writeError(w, r, idpError{status: 400, err: "invalid_request", code: 900561,
-			msg: "The endpoint only accepts POST requests. Received a " + r.Method + " request."})
+		s.writeError(w, r, errNotPost(r.Method))
 		return
 	}
 	if hasSecret {
@@ -115,13 +114,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errMissing("grant_type"))
 		return
 	}
-	clientID := form.Get("client_id")
-	if clientID == "" {
-		s.writeError(w, r, errMissing("client_id"))
-		return
-	}
-	if s.opt.ClientID != "" && clientID != s.opt.ClientID {
-		s.writeError(w, r, errUnknownClient(clientID, tenant))
+	_, cerr := s.checkClientID(form, tenant)
+	if cerr != nil {
+		s.writeError(w, r, *cerr)
 		return
 	}
 
