@@ -10,12 +10,13 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/helper"
 )
 
-var login struct {
+type loginOptions struct {
 	device, browser, noOpen               bool
 	provider, email, clientID, tenant, st string
 }
 
-func loginFlags(fs *pflag.FlagSet) {
+func loginFlags(fs *pflag.FlagSet, e *env) {
+	login := &e.login
 	fs.BoolVar(&login.device, "device", false, "use the device-code flow (SSH, headless)")
 	fs.BoolVar(&login.browser, "browser", false, "use the browser (authorization code + PKCE)")
 	fs.BoolVar(&login.noOpen, "no-open", false, "print the sign-in URL instead of opening a browser")
@@ -27,6 +28,7 @@ func loginFlags(fs *pflag.FlagSet) {
 }
 
 func runLogin(e *env, fs *pflag.FlagSet) error {
+	login := &e.login
 	name, err := oneAccount(fs)
 	if err != nil {
 		return err
@@ -34,7 +36,7 @@ func runLogin(e *env, fs *pflag.FlagSet) error {
 	if login.device && login.browser {
 		return usagef("login: --device and --browser exclude each other")
 	}
-	a, err := e.loginAccount(name)
+	f, a, err := e.loginAccount(name)
 	if err != nil {
 		return err
 	}
@@ -45,10 +47,11 @@ func runLogin(e *env, fs *pflag.FlagSet) error {
 	case login.browser:
 		flow = config.FlowBrowser
 	}
-	st, err := e.broker().Login(e.ctx, a, helper.LoginOptions{Flow: flow, NoOpen: login.noOpen, Out: e.stderr})
+	st, err := e.broker(f).Login(e.ctx, a, helper.LoginOptions{Flow: flow, NoOpen: login.noOpen, Out: e.stderr})
 	if err != nil {
 		return err
 	}
+	e.tellAgent(a.Name)
 	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged in as %s; access token valid until %s\n", a.Name, a.Email, st.Expiry.Local().Format("2006-01-02 15:04"))
 	fmt.Fprintf(e.stderr, "oauth2mail: try it: oauth2mail token %s\n", a.Name)
 	return nil
@@ -56,33 +59,35 @@ func runLogin(e *env, fs *pflag.FlagSet) error {
 
 // loginAccount returns the account to log in to, adding it to the config
 // when --provider/--email/--client-id describe a new one.
-func (e *env) loginAccount(name string) (*config.Account, error) {
+func (e *env) loginAccount(name string) (*config.File, *config.Account, error) {
+	login := &e.login
 	creating := login.provider != "" || login.email != "" || login.clientID != "" || login.tenant != "" || login.st != ""
 	f, err := config.Load(e.path())
 	if err == nil {
 		if a, ok := f.Accounts[name]; ok {
 			if creating {
-				return nil, usagef("login: account %q already exists in %s; edit it there instead of passing --provider/--email/--client-id", name, f.Path)
+				return nil, nil, usagef("login: account %q already exists in %s; edit it there instead of passing --provider/--email/--client-id", name, f.Path)
 			}
-			return a, nil
+			return f, a, nil
 		}
 	} else if !creating || !errors.Is(err, config.ErrNoFile) {
-		return nil, err
+		return nil, nil, err
 	}
 	if !creating {
-		return nil, fmt.Errorf("%w %q in %s", config.ErrUnknownAccount, name, e.path())
+		return nil, nil, fmt.Errorf("%w %q in %s", config.ErrUnknownAccount, name, e.path())
 	}
 	if login.provider == "" || login.email == "" || login.clientID == "" {
-		return nil, usagef("login: to add account %q, give --provider, --email and --client-id", name)
+		return nil, nil, usagef("login: to add account %q, give --provider, --email and --client-id", name)
 	}
 	a := &config.Account{Name: name, Provider: login.provider, Email: login.email, ClientID: login.clientID, Tenant: login.tenant, Store: login.st}
 	if err := config.AddAccount(e.path(), a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fmt.Fprintf(e.stderr, "oauth2mail: added account %q to %s\n", name, e.path())
 	f, err = config.Load(e.path())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f.Account(name)
+	a, err = f.Account(name)
+	return f, a, err
 }

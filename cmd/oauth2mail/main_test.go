@@ -44,6 +44,7 @@ func TestScripts(t *testing.T) {
 			"sasl":     cmdSASL,
 			"nosecret": cmdNoSecret,
 			"perm":     cmdPerm,
+			"sleep":    cmdSleep,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -342,4 +343,14 @@ func fakeBrowser() int {
 	}
 	logf("loopback: status %d, page %q", resp.StatusCode, title)
 	return 0
+}
+
+// sleep DURATION
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }

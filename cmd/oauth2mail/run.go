@@ -21,54 +21,79 @@ import (
 // Version is set with -ldflags "-X main.Version=..." by release builds.
 var Version string
 
-// env is what every command gets.
+// env is what every command gets: its streams, the global options and the
+// values of its own flags.
 type env struct {
 	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configPath     string
 	verbose        bool
+	noAgent        bool
+
+	// served is the agent's broker when the agent runs this command for a
+	// client; nil in a command run directly.
+	served *helper.Broker
+
+	user       string // --user
+	bearerHost string
+	bearerPort int
+	statusJSON bool
+	login      loginOptions
+	socket     string // agent --socket
 }
 
 // command is one subcommand: its flags and its body.
 type command struct {
-	flags func(fs *pflag.FlagSet)
+	flags func(fs *pflag.FlagSet, e *env)
 	run   func(e *env, fs *pflag.FlagSet) error
 	// account reports whether the first argument is an account name.
 	account bool
+	// agent: the agent can answer this command for the caller.
+	agent bool
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	code, _ := e.exec(args)
+	return code
+}
+
+// exec parses args (the command and its arguments) and runs the command,
+// through the agent when one answers. It returns the exit code and the
+// account the command was for.
+func (e *env) exec(args []string) (code int, account string) {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+		fmt.Fprint(e.stderr, usage)
+		return exitUsage, ""
 	}
 	name := args[0]
 	switch name {
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+		fmt.Fprint(e.stdout, usage)
+		return exitOK, ""
 	case "-V", "--version":
 		name = "version"
 	}
 	cmd, ok := commands()[name]
 	if !ok {
-		return report(stderr, explain(usagef("unknown command %q", name), "", false))
+		return report(e.stderr, explain(usagef("unknown command %q", name), "", false)), ""
 	}
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.configPath, "config", "", "config file")
 	fs.BoolVarP(&e.verbose, "verbose", "v", false, "explain on stderr")
 	help := fs.BoolP("help", "h", false, "help")
-	if cmd.flags != nil {
-		cmd.flags(fs)
+	if cmd.agent {
+		fs.BoolVar(&e.noAgent, "no-agent", false, "do not ask the agent")
 	}
-	account := ""
+	if cmd.flags != nil {
+		cmd.flags(fs, e)
+	}
 	err := fs.Parse(args[1:])
 	if err == nil && *help {
-		fmt.Fprint(stdout, usage)
-		return exitOK
+		fmt.Fprint(e.stdout, usage)
+		return exitOK, ""
 	}
 	if err != nil {
 		err = usagef("%s: %v", name, err)
@@ -76,22 +101,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if cmd.account && fs.NArg() > 0 {
 			account = fs.Arg(0)
 		}
+		if cmd.agent && e.served == nil && !e.noAgent {
+			if code, ok := e.viaAgent(name, args[1:]); ok {
+				return code, account
+			}
+		}
 		err = cmd.run(e, fs)
 	}
 	if err != nil {
-		return report(stderr, explain(err, account, e.verbose))
+		return report(e.stderr, explain(err, account, e.verbose)), account
 	}
-	return exitOK
+	return exitOK, account
 }
 
 func commands() map[string]command {
 	return map[string]command{
 		"login":       {flags: loginFlags, run: runLogin, account: true},
-		"token":       {run: runToken, account: true},
-		"xoauth2":     {flags: userFlag, run: runXOAUTH2, account: true},
-		"oauthbearer": {flags: bearerFlags, run: runOAuthBearer, account: true},
-		"status":      {flags: statusFlags, run: runStatus, account: true},
+		"token":       {run: runToken, account: true, agent: true},
+		"xoauth2":     {flags: userFlag, run: runXOAUTH2, account: true, agent: true},
+		"oauthbearer": {flags: bearerFlags, run: runOAuthBearer, account: true, agent: true},
+		"status":      {flags: statusFlags, run: runStatus, account: true, agent: true},
 		"logout":      {run: runLogout, account: true},
+		"agent":       {flags: agentFlags, run: runAgent},
 		"version":     {run: runVersion},
 	}
 }
@@ -117,30 +148,41 @@ func (e *env) path() string {
 	return config.DefaultPath()
 }
 
-func (e *env) broker() *helper.Broker {
-	return helper.New(cache.DefaultDir(), e.stderr, e.verbose)
+// broker returns the broker for a command: the agent's when it serves the
+// command, else one of this process that tells the person about a lost
+// login as f's [agent] section says.
+func (e *env) broker(f *config.File) *helper.Broker {
+	if e.served != nil {
+		return e.served.With(e.stderr, e.verbose)
+	}
+	b := helper.New(cache.DefaultDir(), e.stderr, e.verbose)
+	if f != nil {
+		b.Notice, b.NoticeEvery = noticeFunc(e.ctx, func() *config.File { return f }, e.stderr), time.Duration(f.Agent.NotifyEvery)
+	}
+	return b
 }
 
 // account loads the config and returns the named account.
-func (e *env) account(fs *pflag.FlagSet) (*config.Account, error) {
+func (e *env) account(fs *pflag.FlagSet) (*config.File, *config.Account, error) {
 	name, err := oneAccount(fs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := config.Load(e.path())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f.Account(name)
+	a, err := f.Account(name)
+	return f, a, err
 }
 
 // token returns a valid access token for the named account.
 func (e *env) token(fs *pflag.FlagSet) (*config.Account, string, error) {
-	a, err := e.account(fs)
+	f, a, err := e.account(fs)
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := e.broker().Token(e.ctx, a)
+	st, err := e.broker(f).Token(e.ctx, a)
 	if err != nil {
 		return nil, "", err
 	}
@@ -156,20 +198,18 @@ func runToken(e *env, fs *pflag.FlagSet) error {
 	return err
 }
 
-var sharedUser string
-
-func userFlag(fs *pflag.FlagSet) {
-	fs.StringVar(&sharedUser, "user", "", "mailbox to log in to (a shared mailbox); default: the account's email")
+func userFlag(fs *pflag.FlagSet, e *env) {
+	fs.StringVar(&e.user, "user", "", "mailbox to log in to (a shared mailbox); default: the account's email")
 }
 
-func mailbox(a *config.Account) (string, error) {
-	if sharedUser == "" {
+func (e *env) mailbox(a *config.Account) (string, error) {
+	if e.user == "" {
 		return a.Email, nil
 	}
-	if !config.PlainText(sharedUser) || !strings.Contains(sharedUser, "@") {
-		return "", usagef("--user %q is not a mail address", sharedUser)
+	if !config.PlainText(e.user) || !strings.Contains(e.user, "@") {
+		return "", usagef("--user %q is not a mail address", e.user)
 	}
-	return sharedUser, nil
+	return e.user, nil
 }
 
 // saslInput returns the mailbox (--user, else the account's email) and a
@@ -179,7 +219,7 @@ func (e *env) saslInput(fs *pflag.FlagSet) (user, token string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	user, err = mailbox(a)
+	user, err = e.mailbox(a)
 	return user, tok, err
 }
 
@@ -192,38 +232,36 @@ func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
 	return err
 }
 
-var bearerHost string
-var bearerPort int
-
-func bearerFlags(fs *pflag.FlagSet) {
-	userFlag(fs)
-	fs.StringVar(&bearerHost, "host", "", "server host name for the host= field")
-	fs.IntVar(&bearerPort, "port", 0, "server port for the port= field")
+func bearerFlags(fs *pflag.FlagSet, e *env) {
+	userFlag(fs, e)
+	fs.StringVar(&e.bearerHost, "host", "", "server host name for the host= field")
+	fs.IntVar(&e.bearerPort, "port", 0, "server port for the port= field")
 }
 
 func runOAuthBearer(e *env, fs *pflag.FlagSet) error {
-	if bearerPort < 0 || bearerPort > 65535 {
-		return usagef("oauthbearer: --port %d is not a port", bearerPort)
+	if e.bearerPort < 0 || e.bearerPort > 65535 {
+		return usagef("oauthbearer: --port %d is not a port", e.bearerPort)
 	}
-	if !config.PlainText(bearerHost) || strings.ContainsAny(bearerHost, " ,") {
-		return usagef("oauthbearer: --host %q is not a host name", bearerHost)
+	if !config.PlainText(e.bearerHost) || strings.ContainsAny(e.bearerHost, " ,") {
+		return usagef("oauthbearer: --host %q is not a host name", e.bearerHost)
 	}
 	user, tok, err := e.saslInput(fs)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(e.stdout, sasl.OAuthBearer(user, bearerHost, bearerPort, tok))
+	_, err = fmt.Fprintln(e.stdout, sasl.OAuthBearer(user, e.bearerHost, e.bearerPort, tok))
 	return err
 }
 
 func runLogout(e *env, fs *pflag.FlagSet) error {
-	a, err := e.account(fs)
+	f, a, err := e.account(fs)
 	if err != nil {
 		return err
 	}
-	if err := e.broker().Logout(e.ctx, a); err != nil {
+	if err := e.broker(f).Logout(e.ctx, a); err != nil {
 		return err
 	}
+	e.tellAgent(a.Name)
 	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged out; stored tokens and key removed\n", a.Name)
 	return nil
 }
@@ -240,10 +278,8 @@ func runVersion(e *env, fs *pflag.FlagSet) error {
 	return err
 }
 
-var statusJSON bool
-
-func statusFlags(fs *pflag.FlagSet) {
-	fs.BoolVar(&statusJSON, "json", false, "machine-readable output")
+func statusFlags(fs *pflag.FlagSet, e *env) {
+	fs.BoolVar(&e.statusJSON, "json", false, "machine-readable output")
 }
 
 func runStatus(e *env, fs *pflag.FlagSet) error {
@@ -261,7 +297,7 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 		}
 		names = []string{fs.Arg(0)}
 	}
-	b := e.broker()
+	b := e.broker(f)
 	var all []helper.Status
 	var worst error
 	for _, n := range names {
@@ -271,7 +307,7 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 			worst = s.Err
 		}
 	}
-	if statusJSON {
+	if e.statusJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if all == nil {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oauth2mail/oauth2mail/internal/atomicfile"
@@ -52,6 +53,21 @@ type State struct {
 	LoginAt          time.Time `json:"login_at,omitzero"`           // last interactive login
 	LastRefresh      time.Time `json:"last_refresh,omitzero"`       // last successful refresh
 	RefreshTokenFrom time.Time `json:"refresh_token_from,omitzero"` // when the current refresh token was issued
+
+	// A refresh the IdP refused in a way only a person can fix. The tokens
+	// are kept (an admin may grant consent and the refresh token work
+	// again); a successful refresh or login clears these.
+	LoginNeeded       time.Time `json:"login_needed,omitzero"`         // since when
+	LoginNeededReason string    `json:"login_needed_reason,omitempty"` // the IdP's refusal, one line, no secret
+	Notified          time.Time `json:"notified,omitzero"`             // last notification of this episode
+}
+
+// Issued is when the current access token was obtained.
+func (s *State) Issued() time.Time {
+	if s.LastRefresh.After(s.LoginAt) {
+		return s.LastRefresh
+	}
+	return s.LoginAt
 }
 
 // String and GoString never show token values, so a State in an error or a
@@ -73,6 +89,48 @@ type Store struct {
 
 	// keyring is the key backend; tests may replace it.
 	keyring keyring
+
+	// keys holds keys already read when KeepKeys was called (the agent
+	// reads the keyring once and then serves processes that have no D-Bus).
+	mu   sync.Mutex
+	keys map[string][]byte
+}
+
+// KeepKeys makes the store remember every key it reads or creates, in
+// memory only, so later loads do not ask the keyring again. A remembered
+// key that no longer opens the state (the account logged in again with a
+// new key) is forgotten and read afresh.
+func (s *Store) KeepKeys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = map[string][]byte{}
+	}
+}
+
+func (s *Store) kept(account string, kind byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[string(kind)+account]
+}
+
+func (s *Store) keep(account string, kind byte, key []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		return
+	}
+	if key == nil {
+		delete(s.keys, string(kind)+account)
+		return
+	}
+	s.keys[string(kind)+account] = key
+}
+
+// Forget drops the remembered keys of account.
+func (s *Store) Forget(account string) {
+	s.keep(account, kindKeyByte, nil)
+	s.keep(account, kindFileKey, nil)
 }
 
 // DefaultDir is $XDG_STATE_HOME/oauth2mail, ~/.local/state/oauth2mail when
@@ -127,6 +185,7 @@ func (s *Store) Load(account string) (*State, error) {
 		return nil, fmt.Errorf("%s: %w: not an oauth2mail state file", path, ErrCorrupt)
 	}
 	kind := data[len(magic)]
+	cached := s.kept(account, kind) != nil
 	key, err := s.getKey(account, kind)
 	if errors.Is(err, errNoKey) {
 		return nil, fmt.Errorf("%s: %w: its key is missing (%s)", path, ErrCorrupt, s.keyWhere(account, kind))
@@ -135,6 +194,11 @@ func (s *Store) Load(account string) (*State, error) {
 		return nil, err
 	}
 	plain, err := open(key, data[hdr:], aad(data[:hdr], account))
+	if err != nil && cached {
+		// The remembered key is stale (a new login made a new key).
+		s.keep(account, kind, nil)
+		return s.Load(account)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: it does not decrypt with its key", path, ErrCorrupt)
 	}
@@ -191,6 +255,7 @@ func (s *Store) Delete(account string) error {
 	if err := os.Remove(s.keyPath(account)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	s.Forget(account)
 	if usesKeyring {
 		if err := s.deleteKeyringKey(account); err != nil {
 			errs = append(errs, err)
@@ -224,6 +289,7 @@ func (s *Store) keyWhere(account string, kind byte) string {
 // person has signed in again; the state sealed with the old key was already
 // unreadable.
 func (s *Store) ResetKey(account string) error {
+	s.Forget(account)
 	if s.Kind == KindFile {
 		err := os.Rename(s.keyPath(account), s.keyPath(account)+".unreadable-"+time.Now().UTC().Format("20060102T150405Z"))
 		if errors.Is(err, os.ErrNotExist) {
@@ -235,6 +301,17 @@ func (s *Store) ResetKey(account string) error {
 }
 
 func (s *Store) getKey(account string, kind byte) ([]byte, error) {
+	if key := s.kept(account, kind); key != nil {
+		return key, nil
+	}
+	key, err := s.readKey(account, kind)
+	if err == nil {
+		s.keep(account, kind, key)
+	}
+	return key, err
+}
+
+func (s *Store) readKey(account string, kind byte) ([]byte, error) {
 	switch kind {
 	case kindFileKey:
 		data, err := readBounded(s.keyPath(account), 1024)
@@ -260,11 +337,10 @@ func (s *Store) newKey(account string, kind byte) ([]byte, error) {
 		if err := writeAtomic(s.keyPath(account), []byte(encodeKey(key)+"\n")); err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", s.keyPath(account), ErrUnavailable, err)
 		}
-		return key, nil
-	}
-	if err := s.setKeyringKey(account, key); err != nil {
+	} else if err := s.setKeyringKey(account, key); err != nil {
 		return nil, err
 	}
+	s.keep(account, kind, key)
 	return key, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -69,10 +70,53 @@ func (a Account) GoString() string {
 	return fmt.Sprintf("%#v", plain(a))
 }
 
+// Agent tunes `oauth2mail agent` and the notices of a lost login.
+type Agent struct {
+	// NotifyCommand runs (through sh -c) when an account needs a person
+	// to log in again, with OAUTH2MAIL_ACCOUNT, OAUTH2MAIL_EMAIL,
+	// OAUTH2MAIL_REASON, OAUTH2MAIL_SINCE and OAUTH2MAIL_FIX set. Never a
+	// token. Empty: notify-send when a display exists, else a log line.
+	NotifyCommand string   `toml:"notify_command"`
+	NotifyEvery   Duration `toml:"notify_every"` // repeat the notice while the login stays lost
+	KeepAlive     Duration `toml:"keepalive"`    // refresh at least this often, so the refresh token never idles out
+	IdleAfter     Duration `toml:"idle_after"`   // stop refreshing ahead of expiry after this long without a request
+}
+
+// Agent defaults.
+const (
+	DefaultNotifyEvery = Duration(24 * time.Hour)
+	DefaultKeepAlive   = Duration(7 * 24 * time.Hour)
+	DefaultIdleAfter   = Duration(24 * time.Hour)
+)
+
+// Duration is a TOML string like "90m", "24h" or "7d".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(text []byte) error {
+	s := string(text)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil || days <= 0 || days > 3650 {
+			return fmt.Errorf("%q is not a duration like \"7d\", \"24h\" or \"90m\"", s)
+		}
+		*d = Duration(days * float64(24*time.Hour))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("%q is not a duration like \"7d\", \"24h\" or \"90m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // File is a loaded configuration.
 type File struct {
 	Path     string
 	Accounts map[string]*Account
+	Agent    Agent
 }
 
 // Names returns the account names in sorted order.
@@ -143,6 +187,7 @@ var ErrNoFile = errors.New("no config file")
 
 type fileShape struct {
 	Accounts map[string]*Account `toml:"accounts"`
+	Agent    Agent               `toml:"agent"`
 }
 
 // Load reads and validates the config at path.
@@ -195,7 +240,10 @@ func Parse(path string, src []byte) (*File, error) {
 		k := und[0]
 		return nil, &Error{File: path, Line: loc.line(k...), Key: k.String(), Msg: "unknown key (check its spelling)"}
 	}
-	f := &File{Path: path, Accounts: shape.Accounts}
+	f := &File{Path: path, Accounts: shape.Accounts, Agent: shape.Agent}
+	if key, msg := f.Agent.validate(); msg != "" {
+		return nil, &Error{File: path, Line: loc.line("agent", key), Key: "agent." + key, Msg: msg}
+	}
 	if f.Accounts == nil {
 		f.Accounts = map[string]*Account{}
 	}
@@ -216,6 +264,29 @@ func Parse(path string, src []byte) (*File, error) {
 		}
 	}
 	return f, nil
+}
+
+func (g *Agent) validate() (key, msg string) {
+	if !PlainText(g.NotifyCommand) {
+		return "notify_command", "must be one line"
+	}
+	for _, d := range []struct {
+		p   *Duration
+		def Duration
+		key string
+		min time.Duration
+	}{{&g.NotifyEvery, DefaultNotifyEvery, "notify_every", time.Minute}, {&g.KeepAlive, DefaultKeepAlive, "keepalive", time.Hour}, {&g.IdleAfter, DefaultIdleAfter, "idle_after", time.Minute}} {
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+		if time.Duration(*d.p) < d.min {
+			return d.key, fmt.Sprintf("%s is too short; use at least %s", *d.p, d.min)
+		}
+	}
+	if g.KeepAlive > Duration(60*24*time.Hour) {
+		return "keepalive", "must be under 60d: Microsoft forgets a refresh token unused for 90 days"
+	}
+	return "", ""
 }
 
 // Regexps used only on error paths compile on first use: the hot path

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,7 +21,8 @@ import (
 )
 
 // Skew is how long an access token must still be valid to be handed out: a
-// mail client must never start a session with a token about to die.
+// mail client must never start a session with a token about to die. Tokens
+// that live less than three times as long get a third of their lifetime.
 const Skew = 5 * time.Minute
 
 // LockTimeout bounds the wait for another process's refresh.
@@ -36,13 +38,30 @@ type Broker struct {
 	Verbose  bool
 	Now      func() time.Time
 
-	// NewStore opens the store of an account; tests may replace it.
+	// NewStore opens the store of an account; tests may replace it, the
+	// agent shares one store (and its remembered keys) between requests.
 	NewStore func(dir, kind string) *cache.Store
+
+	// Notice tells the person that account needs them (a lost login); nil
+	// means nobody is told. It runs at most once per NoticeEvery for one
+	// episode, after the account's lock is released.
+	Notice      func(a *config.Account, st *cache.State)
+	NoticeEvery time.Duration
+
+	locks *sync.Map // account -> chan struct{}: one refresher per process, shared by With
 }
 
 // New returns a Broker writing notices to log.
 func New(stateDir string, log io.Writer, verbose bool) *Broker {
-	return &Broker{StateDir: stateDir, Log: log, Verbose: verbose, Now: time.Now, NewStore: cache.New}
+	return &Broker{StateDir: stateDir, Log: log, Verbose: verbose, Now: time.Now, NewStore: cache.New, locks: new(sync.Map)}
+}
+
+// With returns a copy of b that logs to log; the copies share b's stores
+// and in-process locks (the agent makes one per request).
+func (b *Broker) With(log io.Writer, verbose bool) *Broker {
+	c := *b
+	c.Log, c.Verbose = log, verbose
+	return &c
 }
 
 func (b *Broker) store(a *config.Account) *cache.Store { return b.NewStore(b.StateDir, a.Store) }
@@ -53,23 +72,66 @@ func (b *Broker) logf(format string, args ...any) {
 	}
 }
 
-func (b *Broker) fresh(st *cache.State) bool {
-	return st.AccessToken != "" && !st.Expiry.IsZero() && st.Expiry.Sub(b.Now()) >= Skew
+// skew is how much life st's access token must have left to be handed out.
+func skew(st *cache.State) time.Duration {
+	if iss := st.Issued(); !iss.IsZero() {
+		if life := st.Expiry.Sub(iss); life > 0 && life/3 < Skew {
+			return life / 3
+		}
+	}
+	return Skew
 }
 
-// Token returns state holding an access token valid for at least Skew,
+// Lead is how long before expiry the agent refreshes st's access token: a
+// few minutes more than the skew, at most half the token's life.
+func Lead(st *cache.State) time.Duration {
+	lead := skew(st) + 3*time.Minute
+	if iss := st.Issued(); !iss.IsZero() {
+		if half := st.Expiry.Sub(iss) / 2; half > 0 && half < lead {
+			lead = half
+		}
+	}
+	return lead
+}
+
+func (b *Broker) fresh(st *cache.State) bool {
+	return st.AccessToken != "" && !st.Expiry.IsZero() && st.Expiry.Sub(b.Now()) >= skew(st)
+}
+
+// Token returns state holding an access token valid for at least the skew,
 // refreshing it when needed. It never starts a login.
 func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, error) {
+	return b.refresh(ctx, a, b.fresh)
+}
+
+// KeepFresh refreshes ahead of need: when the access token is within Lead
+// of its expiry, or when the refresh token has not been used for keepAlive
+// (Microsoft forgets one unused for 90 days). The agent calls it.
+func (b *Broker) KeepFresh(ctx context.Context, a *config.Account, keepAlive time.Duration) (*cache.State, error) {
+	return b.refresh(ctx, a, func(st *cache.State) bool {
+		now := b.Now()
+		return b.fresh(st) && st.Expiry.Sub(now) >= Lead(st) && now.Sub(st.Issued()) < keepAlive
+	})
+}
+
+// refresh returns the stored state while good says it is, and otherwise
+// refreshes it once under the account's lock.
+func (b *Broker) refresh(ctx context.Context, a *config.Account, good func(*cache.State) bool) (st *cache.State, err error) {
 	s := b.store(a)
-	st, err := s.Load(a.Name)
-	if err != nil {
+	if st, err = s.Load(a.Name); err != nil {
 		return nil, b.loadErr(err)
 	}
-	if b.fresh(st) {
+	if good(st) {
 		b.logf("%s: cached access token (%d bytes), expires %s (in %s)", a.Name, len(st.AccessToken), st.Expiry.Format(time.RFC3339), st.Expiry.Sub(b.Now()).Round(time.Second))
 		return st, nil
 	}
-	unlock, err := lock(ctx, s, a.Name)
+	var notice func()
+	defer func() { // after the unlock below
+		if notice != nil {
+			notice()
+		}
+	}()
+	unlock, err := b.lock(ctx, s, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +140,7 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 	if st, err = s.Load(a.Name); err != nil {
 		return nil, b.loadErr(err)
 	}
-	if b.fresh(st) {
+	if good(st) {
 		b.logf("%s: another process refreshed the token while we waited", a.Name)
 		return st, nil
 	}
@@ -88,7 +150,23 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 	conf := flows.OAuthConfig(a)
 	b.logf("%s: access token expires %s; refreshing at %s", a.Name, st.Expiry.Format(time.RFC3339), conf.Endpoint.TokenURL)
 	tok, err := flows.Refresh(ctx, conf, st.RefreshToken)
+	if err != nil && needsPerson(err) {
+		// Another process (one that ignores our lock: an older version, a
+		// copy of the state on a network disk) may have rotated the
+		// refresh token under us: look once more before giving up.
+		if again, lerr := s.Load(a.Name); lerr == nil && again.RefreshToken != st.RefreshToken {
+			b.logf("%s: the refresh token changed on disk meanwhile; trying the new one", a.Name)
+			st = again
+			if good(st) {
+				return st, nil
+			}
+			tok, err = flows.Refresh(ctx, conf, st.RefreshToken)
+		}
+	}
 	if err != nil {
+		if needsPerson(err) {
+			notice = b.markLost(s, a, st, err)
+		}
 		return nil, err
 	}
 	b.update(st, tok, false)
@@ -98,11 +176,89 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 	return st, nil
 }
 
-// lock takes the account's refresh lock, waiting at most LockTimeout.
-func lock(ctx context.Context, s *cache.Store, account string) (func(), error) {
+// needsPerson reports whether err is an IdP refusal that retrying cannot fix.
+func needsPerson(err error) bool {
+	var fe *flows.Error
+	if !errors.As(err, &fe) {
+		return false
+	}
+	switch fe.Kind {
+	case flows.KindLogin, flows.KindBlocked, flows.KindDeclined, flows.KindConfig:
+		return true
+	}
+	return false
+}
+
+// markLost records, under the lock, that account's login is lost, keeping
+// its tokens. It returns the notice to give once the lock is released, or
+// nil when this episode was announced less than NoticeEvery ago.
+func (b *Broker) markLost(s *cache.Store, a *config.Account, st *cache.State, cause error) func() {
+	now := b.Now()
+	if st.LoginNeeded.IsZero() {
+		st.LoginNeeded = now
+		st.Notified = time.Time{}
+	}
+	st.LoginNeededReason = cause.Error()
+	var notice func()
+	if b.Notice != nil && (st.Notified.IsZero() || now.Sub(st.Notified) >= b.NoticeEvery) {
+		st.Notified = now
+		cp := *st
+		notice = func() { b.Notice(a, &cp) }
+	}
+	if err := s.Save(a.Name, st); err != nil {
+		b.logf("%s: could not record the lost login: %v", a.Name, err)
+	}
+	return notice
+}
+
+// Remind repeats the notice of a lost login when NoticeEvery has passed
+// since the last one; the agent calls it.
+func (b *Broker) Remind(ctx context.Context, a *config.Account) error {
+	s := b.store(a)
+	unlock, err := b.lock(ctx, s, a.Name)
+	if err != nil {
+		return err
+	}
+	var notice func()
+	func() {
+		defer unlock()
+		st, lerr := s.Load(a.Name)
+		if lerr != nil || st.LoginNeeded.IsZero() || b.Notice == nil || b.Now().Sub(st.Notified) < b.NoticeEvery {
+			return
+		}
+		st.Notified = b.Now()
+		if err = s.Save(a.Name, st); err == nil {
+			notice = func() { b.Notice(a, st) }
+		}
+	}()
+	if notice != nil {
+		notice()
+	}
+	return err
+}
+
+// lock takes the account's refresh lock, waiting at most LockTimeout: first
+// within this process (the agent serves many callers at once), then the
+// file lock shared with other processes.
+func (b *Broker) lock(ctx context.Context, s *cache.Store, account string) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, LockTimeout)
 	defer cancel()
-	return s.Lock(ctx, account)
+	if b.locks == nil {
+		b.locks = new(sync.Map)
+	}
+	v, _ := b.locks.LoadOrStore(s.Dir+"\x00"+account, make(chan struct{}, 1))
+	local := v.(chan struct{})
+	select {
+	case local <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the lock of %s: %w", account, ctx.Err())
+	}
+	unlock, err := s.Lock(ctx, account)
+	if err != nil {
+		<-local
+		return nil, err
+	}
+	return func() { unlock(); <-local }, nil
 }
 
 // update folds a token response into st; the new refresh token replaces the
@@ -129,6 +285,7 @@ func (b *Broker) update(st *cache.State, tok *oauth2.Token, login bool) {
 	} else {
 		st.LastRefresh = now
 	}
+	st.LoginNeeded, st.LoginNeededReason, st.Notified = time.Time{}, "", time.Time{}
 	b.logf("new access token (%d bytes), expires %s", len(st.AccessToken), st.Expiry.Format(time.RFC3339))
 }
 
@@ -203,7 +360,7 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 	if st.RefreshToken == "" {
 		fmt.Fprintf(opt.Out, "oauth2mail: warning: %s sent no refresh token (is offline_access among the scopes?); you will have to log in again when this token expires\n", a.Name)
 	}
-	unlock, err := lock(ctx, s, a.Name)
+	unlock, err := b.lock(ctx, s, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +386,7 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 // It takes the refresh lock, so a refresh in flight cannot undo it.
 func (b *Broker) Logout(ctx context.Context, a *config.Account) error {
 	s := b.store(a)
-	unlock, err := lock(ctx, s, a.Name)
+	unlock, err := b.lock(ctx, s, a.Name)
 	if err != nil {
 		return err
 	}
@@ -251,6 +408,7 @@ type Status struct {
 	RefreshTokenFrom *time.Time `json:"refresh_token_from,omitempty"`
 	LoginAt          *time.Time `json:"login_at,omitempty"`
 	LastRefresh      *time.Time `json:"last_refresh,omitempty"`
+	LoginNeededSince *time.Time `json:"login_needed_since,omitempty"`
 	Detail           string     `json:"detail,omitempty"`
 	Err              error      `json:"-"`
 }
@@ -274,16 +432,20 @@ func (b *Broker) Status(a *config.Account) Status {
 		if t.IsZero() {
 			return nil
 		}
-		t = t.Local().Truncate(time.Second)
+		t = t.UTC().Truncate(time.Second)
 		return &t
 	}
 	st.AccessExpiry, st.LoginAt, st.LastRefresh, st.RefreshTokenFrom = tp(s.Expiry), tp(s.LoginAt), tp(s.LastRefresh), tp(s.RefreshTokenFrom)
+	st.LoginNeededSince = tp(s.LoginNeeded)
 	st.AccessTokenBytes = len(s.AccessToken)
 	st.HasRefreshToken = s.RefreshToken != ""
 	if !s.RefreshTokenFrom.IsZero() {
 		st.RefreshTokenAge = b.Now().Sub(s.RefreshTokenFrom).Round(time.Second).String()
 	}
 	switch {
+	case !s.LoginNeeded.IsZero():
+		st.State, st.Detail = "login-needed", s.LoginNeededReason
+		st.Err = fmt.Errorf("%s: %s: %w", a.Name, s.LoginNeededReason, ErrLoginNeeded)
 	case b.fresh(s):
 		st.State = "ok"
 	case st.HasRefreshToken:
