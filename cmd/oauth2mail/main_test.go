@@ -45,9 +45,22 @@ func TestScripts(t *testing.T) {
 			"nosecret": cmdNoSecret,
 			"perm":     cmdPerm,
 			"sleep":    cmdSleep,
+			"waitfor":  cmdWaitFor,
+			"same":     cmdSame,
+			"nobody":   cmdNobody,
+			"publicdir": func(ts *testscript.TestScript, neg bool, args []string) {
+				// publicdir VAR: a new directory every user may enter, in VAR.
+				dir, err := os.MkdirTemp("", "oauth2mail-public")
+				ts.Check(err)
+				ts.Defer(func() { os.RemoveAll(dir) })
+				ts.Check(os.Chmod(dir, 0o755))
+				ts.Setenv(args[0], dir)
+			},
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
 			case "keyring":
 				// Only a private keyring started by scripts/test, never the user's.
 				return os.Getenv("OAUTH2MAIL_TEST_KEYRING") == "1" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "", nil
@@ -70,6 +83,7 @@ func setup(e *testscript.Env) error {
 		"XDG_RUNTIME_DIR":          filepath.Join(e.WorkDir, "run"),
 		"STATE":                    filepath.Join(home, ".local", "state", "oauth2mail"),
 		"OAUTH2MAIL_CONFIG":        "",
+		"OAUTH2MAIL_AGENT":         "",
 		"DISPLAY":                  "",
 		"WAYLAND_DISPLAY":          "",
 		"BROWSER":                  "",
@@ -140,6 +154,21 @@ func cmdIDP(ts *testscript.TestScript, neg bool, args []string) {
 		s.SetTokenDelay(d)
 	case "deny":
 		s.DenyAuthorize(args[1], strings.Join(args[2:], " "))
+	case "await": // idp await FIELD N TIMEOUT: wait until the stat reaches N
+		want, _ := strconv.Atoi(args[2])
+		limit, err := time.ParseDuration(args[3])
+		ts.Check(err)
+		start := time.Now()
+		for got := 0; ; time.Sleep(100 * time.Millisecond) {
+			got = int(reflect.ValueOf(s.Stats()).FieldByName(args[1]).Int())
+			if got >= want {
+				ts.Logf("idp %s reached %d after %s", args[1], got, time.Since(start).Round(time.Second))
+				break
+			}
+			if time.Since(start) > limit {
+				ts.Fatalf("idp %s = %d after %s, want %d", args[1], got, limit, want)
+			}
+		}
 	default:
 		ts.Fatalf("unknown idp subcommand %q", args[0])
 	}
@@ -214,7 +243,7 @@ func cmdParallel(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(outs[0]), 0o600))
 }
 
-var envKeys = []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "OAUTH2MAIL_CONFIG", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HTTPS_PROXY", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR", "SYSTEMROOT", "GOCOVERDIR"}
+var envKeys = []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "OAUTH2MAIL_CONFIG", "OAUTH2MAIL_AGENT", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HTTPS_PROXY", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR", "SYSTEMROOT", "GOCOVERDIR"}
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
@@ -353,4 +382,81 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// waitfor PATH: wait (at most 20s) until PATH exists, e.g. the agent's socket.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: [!] waitfor PATH")
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := os.Stat(ts.MkAbs(args[0]))
+		if (err == nil) != neg {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s: still %s after 20s", args[0], map[bool]string{true: "there", false: "missing"}[neg])
+		}
+	}
+}
+
+// same PROG ARGS...: PROG prints the same stdout and stderr and exits with
+// the same code through the agent (the script's environment) and with
+// OAUTH2MAIL_AGENT=off (the direct path).
+func cmdSame(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: same PROG [ARGS...]")
+	}
+	prog, err := exec.LookPath(args[0])
+	ts.Check(err)
+	runOnce := func(extra ...string) (string, string, int) {
+		cmd := exec.Command(prog, args[1:]...)
+		cmd.Env = append(scriptEnv(ts), extra...)
+		cmd.Dir = ts.Getenv("WORK")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			ts.Fatalf("%v", err)
+		}
+		return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	}
+	ao, ae, ac := runOnce()
+	do, de, dc := runOnce("OAUTH2MAIL_AGENT=off")
+	if ao != do || ae != de || ac != dc {
+		ts.Fatalf("agent and direct path differ:\nagent:  exit %d, stdout %q, stderr %q\ndirect: exit %d, stdout %q, stderr %q", ac, ao, ae, dc, do, de)
+	}
+	ts.Logf("same: exit %d, %d bytes of stdout, %d of stderr", ac, len(ao), len(ae))
+	ts.Check(os.WriteFile(ts.MkAbs("same.out"), []byte(ao), 0o600))
+	ts.Check(os.WriteFile(ts.MkAbs("same.err"), []byte(ae), 0o600))
+}
+
+// nobody PROG ARGS...: run PROG (a program of this test binary) as uid and
+// gid 65534, from a copy of the binary that user can execute; its stdout and
+// stderr go to nobody.out and nobody.err. Needs root (condition [root]).
+func cmdNobody(ts *testscript.TestScript, neg bool, args []string) {
+	if os.Geteuid() != 0 {
+		ts.Fatalf("nobody needs root: guard it with [root]")
+	}
+	self, err := os.Executable()
+	ts.Check(err)
+	dir, err := os.MkdirTemp("", "nobody")
+	ts.Check(err)
+	defer os.RemoveAll(dir)
+	ts.Check(os.Chmod(dir, 0o755))
+	data, err := os.ReadFile(self)
+	ts.Check(err)
+	bin := filepath.Join(dir, args[0])
+	ts.Check(os.WriteFile(bin, data, 0o755))
+	cmd := exec.Command(bin, args[1:]...)
+	cmd.Env = append(scriptEnv(ts), "HOME=/nonexistent")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = nobodyAttr()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	ts.Logf("nobody %s: %v", args[0], err)
+	ts.Check(os.WriteFile(ts.MkAbs("nobody.out"), out.Bytes(), 0o600))
+	ts.Check(os.WriteFile(ts.MkAbs("nobody.err"), errb.Bytes(), 0o600))
 }

@@ -200,8 +200,9 @@ func (ag *Agent) answer(ctx context.Context, req *Request) *Response {
 	}
 	resp, account := ag.Handle(ctx, req, ag.Broker)
 	if account != "" && req.Op != "status" {
+		idleAfter := time.Duration(ag.config().Agent.IdleAfter)
 		ag.mu.Lock()
-		idle := ag.now().Sub(ag.lastUse[account]) > time.Duration(ag.config().Agent.IdleAfter)/2
+		idle := ag.now().Sub(ag.lastUse[account]) > idleAfter/2
 		ag.lastUse[account] = ag.now()
 		ag.mu.Unlock()
 		if idle { // it may have been unscheduled while idle
