@@ -110,7 +110,7 @@ func explain(err error, account string, verbose bool) failure {
 func storeHint(err error, account string) string {
 	switch {
 	case errors.Is(err, cache.ErrNoSessionBus):
-		return "run it from your desktop session (or export its DBUS_SESSION_BUS_ADDRESS); on a server without one, set store = \"file\" for " + account + " in the config (less safe) and log in again"
+		return "start `oauth2mail agent` in your desktop session (or as a systemd user service): it then serves jobs without a bus; or run this from the desktop session; on a server without one, set store = \"file\" for " + account + " in the config (less safe) and log in again"
 	case strings.Contains(err.Error(), "keyring"):
 		return "unlock your keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock), or set store = \"file\" for " + account + " (less safe) and log in again"
 	}
