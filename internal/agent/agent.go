@@ -115,6 +115,9 @@ func (ag *Agent) debugf(format string, args ...any) {
 // Run listens on the socket and keeps the accounts fresh until ctx ends.
 // The socket is removed on return.
 func (ag *Agent) Run(ctx context.Context) error {
+	if err := harden(); err != nil {
+		ag.logf("could not disable core dumps: %v", err)
+	}
 	ln, err := listen(ag.Socket)
 	if err != nil {
 		return err
