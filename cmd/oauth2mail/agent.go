@@ -67,12 +67,14 @@ func runAgent(e *env, fs *pflag.FlagSet) error {
 	return err
 }
 
+var agentConfigs config.Cache
+
 // serveCommand runs a client's command inside the agent, with the agent's
 // broker, exactly as the client would have run it: same code, same output,
 // same exit code.
 func serveCommand(ctx context.Context, req *agent.Request, b *helper.Broker) (*agent.Response, string) {
 	var out, errs bytes.Buffer
-	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errs, served: b}
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errs, served: b, configs: &agentConfigs}
 	code, account := e.exec(append([]string{req.Op, "--config", req.Config}, req.Args...))
 	return &agent.Response{Exit: code, Stdout: out.String(), Stderr: errs.String()}, account
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauth2mail/oauth2mail/internal/fakeidp"
 )
@@ -58,7 +62,8 @@ func BenchmarkTokenCached(b *testing.B) {
 	}
 }
 
-// buildBinary builds a package into dir once per benchmark run.
+// buildBinary builds a package into dir once per benchmark run, the way
+// release binaries are built (static, stripped).
 func buildBinary(b *testing.B, pkg, src string) string {
 	b.Helper()
 	dir := b.TempDir()
@@ -68,7 +73,8 @@ func buildBinary(b *testing.B, pkg, src string) string {
 		pkg = "."
 	}
 	out := filepath.Join(dir, "bin")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if src != "" {
 		cmd.Dir = dir
 	}
@@ -78,8 +84,43 @@ func buildBinary(b *testing.B, pkg, src string) string {
 	return out
 }
 
+// startAgent runs `bin agent` in env until the benchmark ends and returns
+// the environment of its clients and its process.
+func startAgent(b *testing.B, bin string, env []string) ([]string, *os.Process) {
+	b.Helper()
+	sock := filepath.Join(b.TempDir(), "agent.sock")
+	cmd := exec.Command(bin, "agent", "--socket", sock)
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i == 500 {
+			b.Fatal("the agent did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return append(env, "OAUTH2MAIL_AGENT="+sock), cmd.Process
+}
+
+func execToken(b *testing.B, bin string, env []string) {
+	b.Helper()
+	for b.Loop() {
+		cmd := exec.Command(bin, "token", "work")
+		cmd.Env = env
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkExec measures what a mail client waits for: exec of the real
-// binary with a cached token, beside exec of a hello-world Go binary.
+// binary with a cached token, through the agent and directly, beside exec
+// of a hello-world Go binary.
 func BenchmarkExec(b *testing.B) {
 	hello := buildBinary(b, "", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n")
 	bin := buildBinary(b, ".", "")
@@ -91,16 +132,73 @@ func BenchmarkExec(b *testing.B) {
 		}
 	})
 	for _, store := range []string{"file", "keyring"} {
-		b.Run("token-"+store, func(b *testing.B) {
+		b.Run("token-"+store+"-direct", func(b *testing.B) {
 			env := benchEnv(b, store)
-			b.ResetTimer()
-			for b.Loop() {
-				cmd := exec.Command(bin, "token", "work")
-				cmd.Env = env
-				if err := cmd.Run(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			execToken(b, bin, append(env, "OAUTH2MAIL_AGENT=off"))
+		})
+		b.Run("token-"+store+"-agent", func(b *testing.B) {
+			env, _ := startAgent(b, bin, benchEnv(b, store))
+			execToken(b, bin, env)
 		})
 	}
+}
+
+// BenchmarkAgentTenAccounts: the agent with 10 logged-in accounts; reports
+// its resident memory after serving them, and the CPU it uses while idle.
+func BenchmarkAgentTenAccounts(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads /proc")
+	}
+	bin := buildBinary(b, ".", "")
+	env := benchEnv(b, "file")
+	conf := os.Getenv("OAUTH2MAIL_CONFIG")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := string(data)
+	for i := 1; i < 10; i++ {
+		acct := fmt.Sprintf("acct%d", i)
+		all += strings.ReplaceAll(string(data), "[accounts.work]", "\n[accounts."+acct+"]")
+		os.WriteFile(conf, []byte(all), 0o600)
+		if code := run(context.Background(), []string{"login", acct, "--device"}, nil, io.Discard, io.Discard); code != 0 {
+			b.Fatalf("login %s exited %d", acct, code)
+		}
+	}
+	env, proc := startAgent(b, bin, env)
+	n := 0
+	for b.Loop() {
+		cmd := exec.Command(bin, "xoauth2", fmt.Sprintf("acct%d", n%9+1))
+		cmd.Env = env
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.StopTimer()
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.Pid))
+	for _, field := range []string{"VmRSS", "VmHWM"} {
+		for line := range strings.Lines(string(status)) {
+			if v, ok := strings.CutPrefix(line, field+":"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+				b.ReportMetric(float64(kb)/1024, field+"-MiB")
+			}
+		}
+	}
+	before := cpuTicks(b, proc.Pid)
+	time.Sleep(5 * time.Second)
+	b.ReportMetric(float64(cpuTicks(b, proc.Pid)-before), "idle-CPU-ticks/5s")
+}
+
+// cpuTicks is the user+system time of pid, in clock ticks (1/100 s).
+func cpuTicks(b *testing.B, pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the ")" that ends the command name: utime is 14th, stime 15th overall.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
 }

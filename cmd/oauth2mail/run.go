@@ -33,7 +33,8 @@ type env struct {
 
 	// served is the agent's broker when the agent runs this command for a
 	// client; nil in a command run directly.
-	served *helper.Broker
+	served  *helper.Broker
+	configs *config.Cache // the agent's: parse the config once, not per request
 
 	user       string // --user
 	bearerHost string
@@ -141,6 +142,13 @@ func oneAccount(fs *pflag.FlagSet) (string, error) {
 	return "", usagef("%s: too many arguments: %s", fs.Name(), strings.Join(fs.Args()[1:], " "))
 }
 
+func (e *env) load() (*config.File, error) {
+	if e.configs != nil {
+		return e.configs.Load(e.path())
+	}
+	return config.Load(e.path())
+}
+
 func (e *env) path() string {
 	if e.configPath != "" {
 		return e.configPath
@@ -168,7 +176,7 @@ func (e *env) account(fs *pflag.FlagSet) (*config.File, *config.Account, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := config.Load(e.path())
+	f, err := e.load()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -286,7 +294,7 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 	if fs.NArg() > 1 {
 		return usagef("status: too many arguments")
 	}
-	f, err := config.Load(e.path())
+	f, err := e.load()
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 )
 
@@ -55,17 +54,11 @@ var DialTimeout = time.Second
 // Call sends req to the agent at socket and returns its response. ErrNoAgent
 // means no agent listens there (no socket, or a stale one).
 func Call(ctx context.Context, socket string, req *Request) (*Response, error) {
-	d := net.Dialer{Timeout: DialTimeout}
-	c, err := d.DialContext(ctx, "unix", socket)
+	c, err := dial(ctx, socket)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAgent, err)
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
 	req.V = Version
 	if err := writeMsg(c, req); err != nil {
 		return nil, fmt.Errorf("agent at %s: %v", socket, err)

@@ -92,19 +92,40 @@ type Store struct {
 
 	// keys holds keys already read when KeepKeys was called (the agent
 	// reads the keyring once and then serves processes that have no D-Bus).
-	mu   sync.Mutex
-	keys map[string][]byte
+	mu     sync.Mutex
+	keys   map[string][]byte
+	states map[string]remembered
 }
 
-// KeepKeys makes the store remember every key it reads or creates, in
-// memory only, so later loads do not ask the keyring again. A remembered
-// key that no longer opens the state (the account logged in again with a
-// new key) is forgotten and read afresh.
+// remembered is a decrypted state and the identity of the file it came
+// from; it is reused while the file is unchanged.
+type remembered struct {
+	id fileID
+	st State
+}
+
+type fileID struct {
+	size  int64
+	mtime time.Time
+	sys   any // inode and device where the system has them
+}
+
+func identify(fi os.FileInfo) fileID {
+	return fileID{size: fi.Size(), mtime: fi.ModTime(), sys: inode(fi)}
+}
+
+// KeepKeys makes the store remember every key it reads or creates, and
+// every state it decrypts, in memory only, so later loads ask neither the
+// keyring nor the disk again: a remembered state is used while its file's
+// size, modification time and inode are unchanged, a remembered key that
+// no longer opens the state (the account logged in again with a new key)
+// is forgotten and read afresh. The agent uses it.
 func (s *Store) KeepKeys() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.keys == nil {
 		s.keys = map[string][]byte{}
+		s.states = map[string]remembered{}
 	}
 }
 
@@ -127,10 +148,46 @@ func (s *Store) keep(account string, kind byte, key []byte) {
 	s.keys[string(kind)+account] = key
 }
 
-// Forget drops the remembered keys of account.
+// Forget drops the remembered keys and state of account.
 func (s *Store) Forget(account string) {
 	s.keep(account, kindKeyByte, nil)
 	s.keep(account, kindFileKey, nil)
+	s.mu.Lock()
+	delete(s.states, account)
+	s.mu.Unlock()
+}
+
+// recall returns a copy of the remembered state of account if its file is
+// still the one it was read from.
+func (s *Store) recall(account string) (*State, bool) {
+	fi, err := os.Stat(s.statePath(account))
+	if err != nil {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.states[account]
+	if id := identify(fi); !ok || r.id.size != id.size || !r.id.mtime.Equal(id.mtime) || r.id.sys != id.sys {
+		return nil, false
+	}
+	st := r.st
+	return &st, true
+}
+
+// remember keeps a copy of st as read from (or written to) the file now at
+// the account's path.
+func (s *Store) remember(account string, st *State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.states == nil {
+		return
+	}
+	fi, err := os.Stat(s.statePath(account))
+	if err != nil {
+		delete(s.states, account)
+		return
+	}
+	s.states[account] = remembered{id: identify(fi), st: *st}
 }
 
 // DefaultDir is $XDG_STATE_HOME/oauth2mail, ~/.local/state/oauth2mail when
@@ -172,6 +229,9 @@ func (s *Store) Path(account string) string { return s.statePath(account) }
 
 // Load returns the stored state of account.
 func (s *Store) Load(account string) (*State, error) {
+	if st, ok := s.recall(account); ok {
+		return st, nil
+	}
 	path := s.statePath(account)
 	data, err := readBounded(path, maxState)
 	if errors.Is(err, os.ErrNotExist) {
@@ -206,6 +266,7 @@ func (s *Store) Load(account string) (*State, error) {
 	if err := json.Unmarshal(plain, &st); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
 	}
+	s.remember(account, &st)
 	return &st, nil
 }
 
@@ -238,6 +299,7 @@ func (s *Store) Save(account string, st *State) error {
 	if err := writeAtomic(s.statePath(account), append(header, sealed...)); err != nil {
 		return fmt.Errorf("%s: %w: %v", s.statePath(account), ErrUnavailable, err)
 	}
+	s.remember(account, st)
 	return nil
 }
 

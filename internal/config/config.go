@@ -182,6 +182,34 @@ func DefaultPath() string {
 	return filepath.Join(dir, "oauth2mail", "config.toml")
 }
 
+// Cache reuses a loaded config while its file keeps its size and
+// modification time; the agent reads the config on every request.
+type Cache struct {
+	mu    sync.Mutex
+	path  string
+	size  int64
+	mtime time.Time
+	f     *File
+}
+
+// Load returns the config at path, parsed again only when it changed.
+func (c *Cache) Load(path string) (*File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Load(path)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f != nil && c.path == path && c.size == fi.Size() && c.mtime.Equal(fi.ModTime()) {
+		return c.f, nil
+	}
+	f, err := Load(path)
+	if err == nil {
+		c.path, c.size, c.mtime, c.f = path, fi.Size(), fi.ModTime(), f
+	}
+	return f, err
+}
+
 // ErrNoFile is returned by Load when the file does not exist.
 var ErrNoFile = errors.New("no config file")
 
