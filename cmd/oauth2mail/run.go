@@ -355,6 +355,9 @@ func printStatus(w io.Writer, path string, all []helper.Status) {
 			last = relTime(*s.LastRefresh)
 		}
 		state := s.State
+		if s.LoginNeededSince != nil {
+			state += " since " + relTime(*s.LoginNeededSince)
+		}
 		if s.Detail != "" && s.State != "ok" && s.State != "expired" {
 			state += " (" + s.Detail + ")"
 		}

@@ -17,6 +17,11 @@ Commands:
   status [ACCOUNT] [--json]
                        show accounts, token expiry, last refresh, store
   logout ACCOUNT       forget the account's stored tokens and key
+  agent [--socket PATH]
+                       run the agent in the foreground: serves the commands
+                       above to your processes (cron jobs without D-Bus too),
+                       refreshes ahead of time, keeps logins alive, and says
+                       once when one is lost (see the README)
   version              print the version
 
 Options for every command:
@@ -25,6 +30,9 @@ Options for every command:
   -v, --verbose        explain what happens on stderr (token lengths and
                        expiry, never token values)
   -h, --help           show this help
+  --no-agent           token, xoauth2, oauthbearer, status: do not ask the
+                       agent (or set OAUTH2MAIL_AGENT=off; OAUTH2MAIL_AGENT=PATH
+                       names its socket)
 
 First login also creates the account:
   oauth2mail login work --provider microsoft --email me@contoso.com \
