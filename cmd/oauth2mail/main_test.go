@@ -84,6 +84,7 @@ func setup(e *testscript.Env) error {
 		"STATE":                    filepath.Join(home, ".local", "state", "oauth2mail"),
 		"OAUTH2MAIL_CONFIG":        "",
 		"OAUTH2MAIL_AGENT":         "",
+		"GORACE":                   "atexit_sleep_ms=0", // -race children must not sleep 1 s at exit
 		"DISPLAY":                  "",
 		"WAYLAND_DISPLAY":          "",
 		"BROWSER":                  "",
@@ -243,7 +244,7 @@ func cmdParallel(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(outs[0]), 0o600))
 }
 
-var envKeys = []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "OAUTH2MAIL_CONFIG", "OAUTH2MAIL_AGENT", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HTTPS_PROXY", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR", "SYSTEMROOT", "GOCOVERDIR"}
+var envKeys = []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "OAUTH2MAIL_CONFIG", "OAUTH2MAIL_AGENT", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HTTPS_PROXY", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR", "SYSTEMROOT", "GOCOVERDIR", "GORACE"}
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string

@@ -5,6 +5,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // WriteFile replaces path with data: a temp file in the same directory with
@@ -39,4 +40,16 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// CleanTemps removes temp files that WriteFile left for path when its
+// process was killed mid-write, if they are older than age. They hold a
+// copy of some content; nothing reads them.
+func CleanTemps(path string, age time.Duration) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp"))
+	for _, m := range matches {
+		if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) >= age {
+			os.Remove(m)
+		}
+	}
 }

@@ -300,6 +300,9 @@ func (s *Store) Save(account string, st *State) error {
 		return fmt.Errorf("%s: %w: %v", s.statePath(account), ErrUnavailable, err)
 	}
 	s.remember(account, st)
+	// A writer killed mid-write leaves its temp file; a minute is far
+	// longer than any write.
+	atomicfile.CleanTemps(s.statePath(account), time.Minute)
 	return nil
 }
 
@@ -314,6 +317,7 @@ func (s *Store) Delete(account string) error {
 	if err := os.Remove(s.statePath(account)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	atomicfile.CleanTemps(s.statePath(account), 0)
 	if err := os.Remove(s.keyPath(account)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}

@@ -404,7 +404,7 @@ type Status struct {
 	AccessExpiry     *time.Time `json:"access_token_expiry,omitempty"`
 	AccessTokenBytes int        `json:"access_token_bytes,omitempty"`
 	HasRefreshToken  bool       `json:"has_refresh_token"`
-	RefreshTokenAge  string     `json:"refresh_token_age,omitempty"`
+	RefreshTokenAge  string     `json:"-"` // relative: the table only; scripts have refresh_token_from
 	RefreshTokenFrom *time.Time `json:"refresh_token_from,omitempty"`
 	LoginAt          *time.Time `json:"login_at,omitempty"`
 	LastRefresh      *time.Time `json:"last_refresh,omitempty"`
