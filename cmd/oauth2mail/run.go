@@ -356,7 +356,7 @@ func printStatus(w io.Writer, path string, all []helper.Status) {
 		}
 		state := s.State
 		if s.LoginNeededSince != nil {
-			state += " since " + relTime(*s.LoginNeededSince)
+			state += " since " + max(time.Since(*s.LoginNeededSince), 0).Round(time.Second).String() + " ago"
 		}
 		if s.Detail != "" && s.State != "ok" && s.State != "expired" {
 			state += " (" + s.Detail + ")"

@@ -489,8 +489,13 @@ func TestLostLoginNotifiedOncePerInterval(t *testing.T) {
 	f := newFixture(t, agentConf, "work")
 	first := f.login("work", time.Hour)
 	f.setup()
+	// A temporary failure first, then the refresh token is refused.
+	f.idp.FailNext(1, http.StatusServiceUnavailable, "text/plain", "busy")
+	lost := f.tickAt(f.due("work", f.t0).Add(time.Second))
+	if f.ag.retry["work"].n != 1 {
+		t.Fatal("the temporary failure was not counted")
+	}
 	f.idp.Revoke(70043)
-	lost := f.due("work", f.t0).Add(time.Second)
 	next := f.tickAt(lost)
 	st := f.state("work")
 	if !st.LoginNeeded.Equal(lost) || !strings.Contains(st.LoginNeededReason, "AADSTS70043") {
@@ -503,7 +508,7 @@ func TestLostLoginNotifiedOncePerInterval(t *testing.T) {
 		t.Fatalf("notices = %q, want one for work", f.notices)
 	}
 	if _, ok := f.ag.retry["work"]; ok {
-		t.Error("a lost login is retried as if temporary")
+		t.Error("a lost login keeps the backoff of temporary failures")
 	}
 	if !strings.Contains(f.log.String(), "the login is lost") {
 		t.Errorf("log = %q", f.log.String())
@@ -529,8 +534,8 @@ func TestLostLoginNotifiedOncePerInterval(t *testing.T) {
 	if ticks != 11 {
 		t.Errorf("%d scheduler passes in 10 hours, want 11", ticks)
 	}
-	if n, _ := f.refreshes(); n != 1 {
-		t.Errorf("%d refresh attempts, want only the one that found the login lost", n)
+	if n, _ := f.refreshes(); n != 2 {
+		t.Errorf("%d refresh attempts, want only the failed one and the one that found the login lost", n)
 	}
 	// A second pass at the same instant does not notify again.
 	f.tickAt(now)

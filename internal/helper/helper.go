@@ -445,7 +445,7 @@ func (b *Broker) Status(a *config.Account) Status {
 	switch {
 	case !s.LoginNeeded.IsZero():
 		st.State, st.Detail = "login-needed", s.LoginNeededReason
-		st.Err = fmt.Errorf("%s: %s: %w", a.Name, s.LoginNeededReason, ErrLoginNeeded)
+		st.Err = fmt.Errorf("%s: %w since %s: %s", a.Name, ErrLoginNeeded, s.LoginNeeded.Local().Format("2006-01-02 15:04"), s.LoginNeededReason)
 	case b.fresh(s):
 		st.State = "ok"
 	case st.HasRefreshToken:
