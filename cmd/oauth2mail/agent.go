@@ -18,6 +18,7 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/agent"
 	"github.com/oauth2mail/oauth2mail/internal/cache"
 	"github.com/oauth2mail/oauth2mail/internal/config"
+	"github.com/oauth2mail/oauth2mail/internal/flows"
 	"github.com/oauth2mail/oauth2mail/internal/helper"
 	"github.com/oauth2mail/oauth2mail/internal/notify"
 )
@@ -42,6 +43,9 @@ func runAgent(e *env, fs *pflag.FlagSet) error {
 	if sock, err = filepath.Abs(sock); err != nil {
 		return err
 	}
+	if pid, err := agent.Ping(e.ctx, sock); err == nil {
+		return runningError(sock, pid)
+	}
 	b := helper.New(cache.DefaultDir(), e.stderr, e.verbose)
 	ag := &agent.Agent{Socket: sock, ConfigPath: conf, StateDir: b.StateDir, Log: e.stderr, Verbose: e.verbose, Broker: b, Handle: serveCommand}
 	if err := ag.Setup(); err != nil {
@@ -60,7 +64,7 @@ func runAgent(e *env, fs *pflag.FlagSet) error {
 	switch {
 	case errors.Is(err, agent.ErrRunning):
 		pid, _ := agent.Ping(context.Background(), sock)
-		return usagef("agent: %v (pid %d); stop it first, or give another --socket", err, pid)
+		return runningError(sock, pid)
 	case errors.Is(err, agent.ErrUnsupported):
 		return usagef("agent: %v", err)
 	}
@@ -69,6 +73,10 @@ func runAgent(e *env, fs *pflag.FlagSet) error {
 
 var agentConfigs config.Cache
 
+func runningError(sock string, pid int) error {
+	return usagef("agent: another agent is already running on %s (pid %d); stop it first (systemctl --user stop oauth2mail-agent, or kill %d), or give this one another --socket", sock, pid, pid)
+}
+
 // serveCommand runs a client's command inside the agent, with the agent's
 // broker, exactly as the client would have run it: same code, same output,
 // same exit code.
@@ -76,6 +84,15 @@ func serveCommand(ctx context.Context, req *agent.Request, b *helper.Broker) (*a
 	var out, errs bytes.Buffer
 	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errs, served: b, configs: &agentConfigs}
 	code, account := e.exec(append([]string{req.Op, "--config", req.Config}, req.Args...))
+	if code == exitStore {
+		// The agent cannot reach this account's store (started without
+		// D-Bus, keyring locked since): the caller may, so let it try.
+		line, _, _ := strings.Cut(errs.String(), "\n")
+		return &agent.Response{Fallback: "the agent cannot use this account's store (" + strings.TrimPrefix(line, "oauth2mail: error: ") + ")"}, ""
+	}
+	if code != exitOK {
+		account = "" // not an account the agent should keep fresh
+	}
 	return &agent.Response{Exit: code, Stdout: out.String(), Stderr: errs.String()}, account
 }
 
@@ -92,7 +109,9 @@ func (e *env) viaAgent(name string, args []string) (code int, ok bool) {
 	}
 	// The agent reads the config itself, from conf: drop a relative
 	// --config the client was given.
-	ctx, cancel := context.WithTimeout(e.ctx, 2*helper.LockTimeout+5*time.Second)
+	// A refresh takes at most flows.HTTPTimeout; an agent that takes much
+	// longer is stuck, and the caller does better on its own.
+	ctx, cancel := context.WithTimeout(e.ctx, flows.HTTPTimeout+5*time.Second)
 	defer cancel()
 	resp, err := agent.Call(ctx, sock, &agent.Request{Op: name, Args: withoutConfig(args), Config: conf, StateDir: cache.DefaultDir()})
 	switch {

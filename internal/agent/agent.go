@@ -156,6 +156,9 @@ func (ag *Agent) Run(ctx context.Context) error {
 // serve answers one connection: one request, one response.
 func (ag *Agent) serve(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
+	// Stopping the agent ends a client's wait at once.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
 	uid, pid, err := peer(c)
 	if err != nil || uid != os.Getuid() {
 		ag.logf("refused a connection from uid %d (pid %d): only uid %d may ask this agent%s", uid, pid, os.Getuid(), errSuffix(err))
@@ -295,6 +298,9 @@ func (ag *Agent) tick(ctx context.Context) time.Time {
 			if due, _ = ag.due(a, f.Agent, ag.now()); due.IsZero() {
 				continue
 			}
+			if !due.After(ag.now()) { // the action could not help (lock timeout): not a busy loop
+				due = ag.now().Add(minSpacing)
+			}
 		}
 		if due.Before(next) {
 			next = due
@@ -315,7 +321,8 @@ func (ag *Agent) due(a *config.Account, set config.Agent, now time.Time) (time.T
 		if ag.Broker.Notice == nil {
 			return time.Time{}, nil
 		}
-		return st.Notified.Add(time.Duration(set.NotifyEvery)), func(ctx context.Context) {
+		// The broker's interval, the one Remind applies.
+		return st.Notified.Add(ag.Broker.NoticeEvery), func(ctx context.Context) {
 			if err := ag.Broker.Remind(ctx, a); err != nil {
 				ag.logf("%s: %v", a.Name, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,23 +37,30 @@ func dial(ctx context.Context, socket string) (io.ReadWriteCloser, error) {
 		c.Close()
 		return nil, err
 	}
+	timeout = 0 // no deadline: no timeout
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	} else {
-		timeout = 0
+		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	if err := c.setTimeout(max(timeout, time.Millisecond)); err != nil {
+	if err := c.setTimeout(timeout); err != nil {
 		c.Close()
 		return nil, err
 	}
 	// Ctrl-C (the context ends) wakes a blocked read.
-	c.stop = context.AfterFunc(ctx, func() { unix.Shutdown(fd, unix.SHUT_RDWR) })
+	c.stop = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.closed {
+			unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+	})
 	return c, nil
 }
 
 type rawConn struct {
-	fd   int
-	stop func() bool
+	fd     int
+	stop   func() bool
+	mu     sync.Mutex // closed and the fd, against the context's shutdown
+	closed bool
 }
 
 func (c *rawConn) setTimeout(d time.Duration) error {
@@ -99,5 +107,8 @@ func (c *rawConn) Close() error {
 	if c.stop != nil {
 		c.stop()
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
 	return unix.Close(c.fd)
 }

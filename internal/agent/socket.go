@@ -111,21 +111,22 @@ func (l *listener) Close() error {
 	return err
 }
 
-// privateDir makes dir (0700) or checks that an existing one is ours and
-// closed to others, tightening its mode if needed.
+// privateDir makes dir (0700) when it is missing. An existing directory
+// must be ours; its mode is left alone (it may be a home directory): the
+// socket itself is 0600 and every caller's uid is checked.
 func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o700)
+	}
 	if err != nil {
 		return err
 	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
 	if uid, ok := owner(fi); ok && uid != os.Getuid() {
 		return fmt.Errorf("%s belongs to uid %d, not to you; choose another --socket", dir, uid)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return os.Chmod(dir, 0o700)
 	}
 	return nil
 }

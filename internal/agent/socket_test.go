@@ -73,7 +73,9 @@ func TestListenModes(t *testing.T) {
 	serves(t, ln, sock)
 }
 
-func TestListenTightensDirectory(t *testing.T) {
+// An existing directory (say a home directory given with --socket
+// ~/agent.sock) keeps its mode; the socket in it is still 0600.
+func TestListenLeavesExistingDirectory(t *testing.T) {
 	sock := sockPath(t)
 	dir := filepath.Dir(sock)
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -81,8 +83,11 @@ func TestListenTightensDirectory(t *testing.T) {
 	}
 	os.Chmod(dir, 0o755) // whatever the umask
 	mustListen(t, sock)
-	if m := mode(t, dir); m.Perm() != 0o700 {
-		t.Errorf("directory mode %s after listen, want drwx------", m)
+	if m := mode(t, dir); m.Perm() != 0o755 {
+		t.Errorf("directory mode %s after listen, want it left drwxr-xr-x", m)
+	}
+	if m := mode(t, sock); m.Perm() != 0o600 {
+		t.Errorf("socket mode %s, want 0600", m)
 	}
 }
 

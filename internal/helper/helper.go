@@ -110,7 +110,7 @@ func (b *Broker) Token(ctx context.Context, a *config.Account) (*cache.State, er
 func (b *Broker) KeepFresh(ctx context.Context, a *config.Account, keepAlive time.Duration) (*cache.State, error) {
 	return b.refresh(ctx, a, func(st *cache.State) bool {
 		now := b.Now()
-		return b.fresh(st) && st.Expiry.Sub(now) >= Lead(st) && now.Sub(st.Issued()) < keepAlive
+		return b.fresh(st) && st.Expiry.Sub(now) > Lead(st) && now.Sub(st.Issued()) < keepAlive
 	})
 }
 
