@@ -131,6 +131,14 @@ func BenchmarkExec(b *testing.B) {
 			}
 		}
 	})
+	// The floor of any oauth2mail command: starting this binary at all.
+	b.Run("version", func(b *testing.B) {
+		for b.Loop() {
+			if err := exec.Command(bin, "version").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, store := range []string{"file", "keyring"} {
 		b.Run("token-"+store+"-direct", func(b *testing.B) {
 			env := benchEnv(b, store)
