@@ -165,7 +165,13 @@ func (e *env) broker(f *config.File) *helper.Broker {
 	}
 	b := helper.New(cache.DefaultDir(), e.stderr, e.verbose)
 	if f != nil {
-		b.Notice, b.NoticeEvery = noticeFunc(e.ctx, func() *config.File { return f }, e.stderr), time.Duration(f.Agent.NotifyEvery)
+		// The error line already tells this caller; the notice is for a
+		// person elsewhere (notify_command, the desktop), not a second line.
+		log := io.Discard
+		if f.Agent.NotifyCommand != "" {
+			log = e.stderr // a failing notify_command is worth a line
+		}
+		b.Notice, b.NoticeEvery = noticeFunc(e.ctx, func() *config.File { return f }, log), time.Duration(f.Agent.NotifyEvery)
 	}
 	return b
 }
