@@ -72,12 +72,18 @@ func (b *Broker) logf(format string, args ...any) {
 	}
 }
 
+// life is how long st's access token was issued for; 0 when unknown.
+func life(st *cache.State) time.Duration {
+	if iss := st.Issued(); !iss.IsZero() {
+		return max(st.Expiry.Sub(iss), 0)
+	}
+	return 0
+}
+
 // skew is how much life st's access token must have left to be handed out.
 func skew(st *cache.State) time.Duration {
-	if iss := st.Issued(); !iss.IsZero() {
-		if life := st.Expiry.Sub(iss); life > 0 && life/3 < Skew {
-			return life / 3
-		}
+	if l := life(st); l > 0 && l/3 < Skew {
+		return l / 3
 	}
 	return Skew
 }
@@ -86,10 +92,8 @@ func skew(st *cache.State) time.Duration {
 // few minutes more than the skew, at most half the token's life.
 func Lead(st *cache.State) time.Duration {
 	lead := skew(st) + 3*time.Minute
-	if iss := st.Issued(); !iss.IsZero() {
-		if half := st.Expiry.Sub(iss) / 2; half > 0 && half < lead {
-			lead = half
-		}
+	if half := life(st) / 2; half > 0 && half < lead {
+		lead = half
 	}
 	return lead
 }
@@ -193,22 +197,29 @@ func needsPerson(err error) bool {
 // its tokens. It returns the notice to give once the lock is released, or
 // nil when this episode was announced less than NoticeEvery ago.
 func (b *Broker) markLost(s *cache.Store, a *config.Account, st *cache.State, cause error) func() {
-	now := b.Now()
 	if st.LoginNeeded.IsZero() {
-		st.LoginNeeded = now
+		st.LoginNeeded = b.Now()
 		st.Notified = time.Time{}
 	}
 	st.LoginNeededReason = cause.Error()
-	var notice func()
-	if b.Notice != nil && (st.Notified.IsZero() || now.Sub(st.Notified) >= b.NoticeEvery) {
-		st.Notified = now
-		cp := *st
-		notice = func() { b.Notice(a, &cp) }
-	}
+	notice := b.dueNotice(a, st)
 	if err := s.Save(a.Name, st); err != nil {
 		b.logf("%s: could not record the lost login: %v", a.Name, err)
 	}
 	return notice
+}
+
+// dueNotice stamps st as notified and returns the notice to give, when
+// there is a Notice and this episode was not announced in the last
+// NoticeEvery; otherwise nil. The caller saves st.
+func (b *Broker) dueNotice(a *config.Account, st *cache.State) func() {
+	now := b.Now()
+	if b.Notice == nil || !st.Notified.IsZero() && now.Sub(st.Notified) < b.NoticeEvery {
+		return nil
+	}
+	st.Notified = now
+	cp := *st
+	return func() { b.Notice(a, &cp) }
 }
 
 // Remind repeats the notice of a lost login when NoticeEvery has passed
@@ -223,12 +234,14 @@ func (b *Broker) Remind(ctx context.Context, a *config.Account) error {
 	func() {
 		defer unlock()
 		st, lerr := s.Load(a.Name)
-		if lerr != nil || st.LoginNeeded.IsZero() || b.Notice == nil || b.Now().Sub(st.Notified) < b.NoticeEvery {
+		if lerr != nil || st.LoginNeeded.IsZero() {
 			return
 		}
-		st.Notified = b.Now()
-		if err = s.Save(a.Name, st); err == nil {
-			notice = func() { b.Notice(a, st) }
+		if notice = b.dueNotice(a, st); notice == nil {
+			return
+		}
+		if err = s.Save(a.Name, st); err != nil {
+			notice = nil
 		}
 	}()
 	if notice != nil {
@@ -243,9 +256,6 @@ func (b *Broker) Remind(ctx context.Context, a *config.Account) error {
 func (b *Broker) lock(ctx context.Context, s *cache.Store, account string) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, LockTimeout)
 	defer cancel()
-	if b.locks == nil {
-		b.locks = new(sync.Map)
-	}
 	v, _ := b.locks.LoadOrStore(s.Dir+"\x00"+account, make(chan struct{}, 1))
 	local := v.(chan struct{})
 	select {
