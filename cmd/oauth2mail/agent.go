@@ -47,7 +47,7 @@ func runAgent(e *env, fs *pflag.FlagSet) error {
 		return runningError(sock, pid)
 	}
 	b := helper.New(cache.DefaultDir(), e.stderr, e.verbose)
-	ag := &agent.Agent{Socket: sock, ConfigPath: conf, StateDir: b.StateDir, Log: e.stderr, Verbose: e.verbose, Broker: b, Handle: serveCommand}
+	ag := &agent.Agent{Socket: sock, ConfigPath: conf, StateDir: b.StateDir, Log: e.stderr, Verbose: e.verbose, Broker: b, Handle: serveCommand, Configs: &agentConfigs}
 	if err := ag.Setup(); err != nil {
 		return err
 	}

@@ -36,6 +36,9 @@ type Agent struct {
 	Handle     Handler
 	// Broker hands out tokens; its Notice is the agent's notifier.
 	Broker *helper.Broker
+	// Configs, when set, is shared with Handle: the config is parsed once
+	// per change, not per request and per scheduler pass.
+	Configs *config.Cache
 
 	stores  map[string]*cache.Store
 	storeMu sync.Mutex
@@ -61,7 +64,7 @@ const minSpacing = 30 * time.Second
 // Setup checks the config, remembers the keys of every account (the one
 // time the keyring is asked) and reports each account on Log.
 func (ag *Agent) Setup() error {
-	f, err := config.Load(ag.ConfigPath)
+	f, err := ag.loadConfig()
 	if err != nil {
 		return err
 	}
@@ -85,7 +88,7 @@ func (ag *Agent) Setup() error {
 	}
 	for _, name := range f.Names() {
 		a := f.Accounts[name]
-		st, err := ag.Broker.NewStore(ag.StateDir, a.Store).Load(name)
+		st, err := ag.load(a)
 		switch {
 		case errors.Is(err, cache.ErrNotFound):
 			ag.logf("%s: not logged in yet; run: oauth2mail login %s", name, name)
@@ -101,6 +104,18 @@ func (ag *Agent) Setup() error {
 }
 
 func (ag *Agent) now() time.Time { return ag.Broker.Now() }
+
+// load reads a's state through the agent's shared store.
+func (ag *Agent) load(a *config.Account) (*cache.State, error) {
+	return ag.Broker.NewStore(ag.StateDir, a.Store).Load(a.Name)
+}
+
+func (ag *Agent) loadConfig() (*config.File, error) {
+	if ag.Configs != nil {
+		return ag.Configs.Load(ag.ConfigPath)
+	}
+	return config.Load(ag.ConfigPath)
+}
 
 func (ag *Agent) logf(format string, args ...any) {
 	fmt.Fprintf(ag.Log, "oauth2mail agent: "+format+"\n", args...)
@@ -206,7 +221,7 @@ func (ag *Agent) answer(ctx context.Context, req *Request) *Response {
 	}
 	resp, account := ag.Handle(ctx, req, ag.Broker)
 	if account != "" && req.Op != "status" {
-		idleAfter := time.Duration(ag.config().Agent.IdleAfter)
+		idleAfter := time.Duration(ag.Config().Agent.IdleAfter)
 		ag.mu.Lock()
 		idle := ag.now().Sub(ag.lastUse[account]) > idleAfter/2
 		ag.lastUse[account] = ag.now()
@@ -225,16 +240,14 @@ func (ag *Agent) poke() {
 	}
 }
 
-// Config is the config the agent works from.
-func (ag *Agent) Config() *config.File { return ag.config() }
-
 // Reload rereads the config and reschedules (SIGHUP).
 func (ag *Agent) Reload() {
 	ag.reload()
 	ag.poke()
 }
 
-func (ag *Agent) config() *config.File {
+// Config is the config the agent works from.
+func (ag *Agent) Config() *config.File {
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	return ag.conf
@@ -243,7 +256,7 @@ func (ag *Agent) config() *config.File {
 // reload rereads the config; a broken one is reported and the last good
 // one kept.
 func (ag *Agent) reload() {
-	f, err := config.Load(ag.ConfigPath)
+	f, err := ag.loadConfig()
 	if err != nil {
 		ag.logf("keeping the previous config: %v", err)
 		return
@@ -281,7 +294,7 @@ func (ag *Agent) schedule(ctx context.Context) {
 // tick does what is due now and returns when to look again.
 func (ag *Agent) tick(ctx context.Context) time.Time {
 	ag.reload()
-	f := ag.config()
+	f := ag.Config()
 	now := ag.now()
 	next := now.Add(24 * time.Hour)
 	for _, name := range f.Names() {
@@ -313,7 +326,7 @@ func (ag *Agent) tick(ctx context.Context) time.Time {
 // zero when nothing is scheduled (not logged in, store unreadable: a
 // login pokes the agent).
 func (ag *Agent) due(a *config.Account, set config.Agent, now time.Time) (time.Time, func(context.Context)) {
-	st, err := ag.Broker.NewStore(ag.StateDir, a.Store).Load(a.Name)
+	st, err := ag.load(a)
 	if err != nil {
 		return time.Time{}, nil
 	}
@@ -353,30 +366,35 @@ func (ag *Agent) due(a *config.Account, set config.Agent, now time.Time) (time.T
 
 func (ag *Agent) refresh(ctx context.Context, a *config.Account, keepAlive time.Duration) {
 	st, err := ag.Broker.KeepFresh(ctx, a, keepAlive)
+	lost := false
+	if err != nil {
+		if now, lerr := ag.load(a); lerr == nil && !now.LoginNeeded.IsZero() {
+			lost = true
+		}
+	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
-	if err == nil {
+	switch {
+	case err == nil:
 		if r := ag.retry[a.Name]; r.n > 0 {
 			ag.logf("%s: refreshed after %d failed attempts", a.Name, r.n)
 		}
 		delete(ag.retry, a.Name)
 		ag.debugf("%s: access token good until %s", a.Name, st.Expiry.Local().Format(time.DateTime))
-		return
-	}
-	if st, lerr := ag.Broker.NewStore(ag.StateDir, a.Store).Load(a.Name); lerr == nil && !st.LoginNeeded.IsZero() {
+	case lost:
 		ag.logf("%s: the login is lost: %v; run: oauth2mail login %s", a.Name, err, a.Name)
 		delete(ag.retry, a.Name)
-		return
+	default:
+		r := ag.retry[a.Name]
+		r.n++
+		r.at = ag.now().Add(backoff(r.n))
+		ag.retry[a.Name] = r
+		ag.logf("%s: refresh failed (attempt %d), retrying in %s: %v", a.Name, r.n, r.at.Sub(ag.now()).Round(time.Second), err)
 	}
-	r := ag.retry[a.Name]
-	r.n++
-	r.at = ag.now().Add(backoff(r.n))
-	ag.retry[a.Name] = r
-	ag.logf("%s: refresh failed (attempt %d), retrying in %s: %v", a.Name, r.n, r.at.Sub(ag.now()).Round(time.Second), err)
 }
 
-// backoff after n failures: 30s doubling to 30 minutes, with jitter so many
-// accounts (or agents) do not retry in step.
+// backoff after n failures: 15–30 s, doubling up to 15–30 minutes; the
+// jitter keeps many accounts (or agents) from retrying in step.
 func backoff(n int) time.Duration {
 	d := 30 * time.Second << min(n-1, 6)
 	d = min(d, 30*time.Minute)

@@ -142,7 +142,7 @@ func (f *fixture) noticeCount() int {
 
 func (f *fixture) account(name string) *config.Account {
 	f.t.Helper()
-	a, err := f.ag.config().Account(name)
+	a, err := f.ag.Config().Account(name)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func (f *fixture) state(name string) *cache.State {
 // due is what the agent schedules for name at now.
 func (f *fixture) due(name string, now time.Time) time.Time {
 	f.t.Helper()
-	conf := f.ag.config()
+	conf := f.ag.Config()
 	due, act := f.ag.due(conf.Accounts[name], conf.Agent, now)
 	if due.IsZero() != (act == nil) {
 		f.t.Fatalf("due(%s) = %v with action %v", name, due, act != nil)
