@@ -219,11 +219,7 @@ func cmdParallel(ts *testscript.TestScript, neg bool, args []string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(prog, args[3:]...)
-			cmd.Env = env
-			cmd.Dir = ts.Getenv("WORK")
-			var out, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &stderr
+			cmd, out, stderr := scriptCmd(ts, env, prog, args[3:]...)
 			<-start
 			if err := cmd.Run(); err != nil {
 				errs[i] = fmt.Errorf("%v: %s", err, stderr.String())
@@ -245,6 +241,17 @@ func cmdParallel(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 var envKeys = []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "OAUTH2MAIL_CONFIG", "OAUTH2MAIL_AGENT", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HTTPS_PROXY", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR", "SYSTEMROOT", "GOCOVERDIR", "GORACE"}
+
+// scriptCmd is prog run in the script's work directory with env, its
+// output captured.
+func scriptCmd(ts *testscript.TestScript, env []string, prog string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	cmd := exec.Command(prog, args...)
+	cmd.Env = env
+	cmd.Dir = ts.Getenv("WORK")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	return cmd, &out, &errb
+}
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
@@ -411,11 +418,7 @@ func cmdSame(ts *testscript.TestScript, neg bool, args []string) {
 	prog, err := exec.LookPath(args[0])
 	ts.Check(err)
 	runOnce := func(extra ...string) (string, string, int) {
-		cmd := exec.Command(prog, args[1:]...)
-		cmd.Env = append(scriptEnv(ts), extra...)
-		cmd.Dir = ts.Getenv("WORK")
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd, out, errb := scriptCmd(ts, append(scriptEnv(ts), extra...), prog, args[1:]...)
 		err := cmd.Run()
 		var ee *exec.ExitError
 		if err != nil && !errors.As(err, &ee) {
