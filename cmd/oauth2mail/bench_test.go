@@ -107,10 +107,11 @@ func startAgent(b *testing.B, bin string, env []string) ([]string, *os.Process) 
 	return append(env, "OAUTH2MAIL_AGENT="+sock), cmd.Process
 }
 
-func execToken(b *testing.B, bin string, env []string) {
+// execLoop times exec of bin args in env (nil: this process's).
+func execLoop(b *testing.B, env []string, bin string, args ...string) {
 	b.Helper()
 	for b.Loop() {
-		cmd := exec.Command(bin, "token", "work")
+		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		if err := cmd.Run(); err != nil {
 			b.Fatal(err)
@@ -124,29 +125,17 @@ func execToken(b *testing.B, bin string, env []string) {
 func BenchmarkExec(b *testing.B) {
 	hello := buildBinary(b, "", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n")
 	bin := buildBinary(b, ".", "")
-	b.Run("hello", func(b *testing.B) {
-		for b.Loop() {
-			if err := exec.Command(hello).Run(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	b.Run("hello", func(b *testing.B) { execLoop(b, nil, hello) })
 	// The floor of any oauth2mail command: starting this binary at all.
-	b.Run("version", func(b *testing.B) {
-		for b.Loop() {
-			if err := exec.Command(bin, "version").Run(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	b.Run("version", func(b *testing.B) { execLoop(b, nil, bin, "version") })
 	for _, store := range []string{"file", "keyring"} {
 		b.Run("token-"+store+"-direct", func(b *testing.B) {
 			env := benchEnv(b, store)
-			execToken(b, bin, append(env, "OAUTH2MAIL_AGENT=off"))
+			execLoop(b, append(env, "OAUTH2MAIL_AGENT=off"), bin, "token", "work")
 		})
 		b.Run("token-"+store+"-agent", func(b *testing.B) {
 			env, _ := startAgent(b, bin, benchEnv(b, store))
-			execToken(b, bin, env)
+			execLoop(b, env, bin, "token", "work")
 		})
 	}
 }
