@@ -160,14 +160,17 @@ func (s *Store) Forget(account string) {
 // recall returns a copy of the remembered state of account if its file is
 // still the one it was read from.
 func (s *Store) recall(account string) (*State, bool) {
+	s.mu.Lock()
+	r, ok := s.states[account]
+	s.mu.Unlock()
+	if !ok { // also: not remembering at all (the direct path): no stat
+		return nil, false
+	}
 	fi, err := os.Stat(s.statePath(account))
 	if err != nil {
 		return nil, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.states[account]
-	if id := identify(fi); !ok || r.id.size != id.size || !r.id.mtime.Equal(id.mtime) || r.id.sys != id.sys {
+	if id := identify(fi); r.id.size != id.size || !r.id.mtime.Equal(id.mtime) || r.id.sys != id.sys {
 		return nil, false
 	}
 	st := r.st
