@@ -32,6 +32,9 @@ const (
 	FlowAuto    = "auto"
 	FlowBrowser = "browser"
 	FlowDevice  = "device"
+	// FlowClientCredentials is app-only access to service mailboxes
+	// (Microsoft only): no person, a client secret or certificate.
+	FlowClientCredentials = "client-credentials"
 
 	StoreKeyring = "keyring"
 	StoreFile    = "file"
@@ -59,6 +62,25 @@ type Account struct {
 	Flow          string   `toml:"flow"`
 	Store         string   `toml:"store"`
 	RedirectHost  string   `toml:"redirect_host"`
+	// RedirectURI, when set, is the exact loopback redirect registered for
+	// the app: "https://localhost" (optionally with a port and a path)
+	// serves the redirect over TLS with a certificate made at run time.
+	RedirectURI string `toml:"redirect_uri"`
+
+	// App-only (flow = "client-credentials"): where the app's credential
+	// comes from. None set: the secret `oauth2mail login` stored.
+	ClientSecretCommand string `toml:"client_secret_command"`
+	Certificate         string `toml:"certificate"` // PEM file: certificate and private key
+
+	// Mail servers, "host:port", for `test` and `config`; the TLS mode
+	// follows the port unless *_tls says otherwise.
+	IMAPServer string `toml:"imap_server"`
+	POPServer  string `toml:"pop_server"`
+	SMTPServer string `toml:"smtp_server"`
+	IMAPTLS    string `toml:"imap_tls"`
+	POPTLS     string `toml:"pop_tls"`
+	SMTPTLS    string `toml:"smtp_tls"`
+	CAFile     string `toml:"ca_file"` // PEM bundle of a private CA for the mail servers
 }
 
 // GoString keeps a client secret out of %#v.
@@ -406,6 +428,9 @@ func (a *Account) validate() (key, msg string) {
 		return "client_id", "missing; register an app and put its client (application) ID here (see the README)"
 	}
 	if a.Provider == ProviderMicrosoft {
+		if a.Tenant == "" && a.Flow == FlowClientCredentials {
+			return "tenant", `missing; app-only access needs your tenant ID or domain (e.g. "contoso.onmicrosoft.com")`
+		}
 		if a.Tenant == "" {
 			a.Tenant = DefaultTenant
 		}
@@ -459,8 +484,22 @@ func (a *Account) validate() (key, msg string) {
 	case "":
 		a.Flow = FlowAuto
 	case FlowAuto, FlowBrowser, FlowDevice:
+	case FlowClientCredentials:
+		if key, msg := a.validateApp(); msg != "" {
+			return key, msg
+		}
 	default:
-		return "flow", fmt.Sprintf(`%q is not a flow; use "auto", "browser" or "device"`, a.Flow)
+		return "flow", fmt.Sprintf(`%q is not a flow; use "auto", "browser", "device" or "client-credentials"`, a.Flow)
+	}
+	if a.Flow != FlowClientCredentials {
+		for _, k := range []struct{ key, val string }{{"certificate", a.Certificate}, {"client_secret_command", a.ClientSecretCommand}} {
+			if k.val != "" {
+				return k.key, `only applies to flow = "client-credentials"`
+			}
+		}
+	}
+	if key, msg := a.validateServers(); msg != "" {
+		return key, msg
 	}
 	switch a.Store {
 	case "":
@@ -476,7 +515,211 @@ func (a *Account) validate() (key, msg string) {
 	default:
 		return "redirect_host", fmt.Sprintf(`%q is not allowed; use "localhost" or "127.0.0.1"`, a.RedirectHost)
 	}
+	if a.RedirectURI != "" {
+		if msg := checkRedirectURI(a.RedirectURI); msg != "" {
+			return "redirect_uri", msg
+		}
+	}
 	return "", ""
+}
+
+// validateApp checks an app-only (client-credentials) account.
+func (a *Account) validateApp() (key, msg string) {
+	if a.Provider != ProviderMicrosoft {
+		return "flow", `"client-credentials" is for provider = "microsoft" (service mailboxes in Exchange Online)`
+	}
+	switch a.Tenant {
+	case "common", "organizations", "consumers":
+		return "tenant", fmt.Sprintf(`%q cannot be used for app-only access; set tenant to your tenant ID or domain (e.g. "contoso.onmicrosoft.com")`, a.Tenant)
+	}
+	n := 0
+	for _, v := range []string{a.ClientSecret, a.ClientSecretCommand, a.Certificate} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return "certificate", "give one of client_secret, client_secret_command and certificate (or none, to use the secret `oauth2mail login` stores)"
+	}
+	if !PlainText(a.ClientSecretCommand) {
+		return "client_secret_command", "must be one line"
+	}
+	if a.Certificate != "" {
+		p, msg := absPath(a.Certificate)
+		if msg != "" {
+			return "certificate", msg
+		}
+		a.Certificate = p
+	}
+	for _, s := range a.Scopes {
+		if !strings.HasSuffix(s, "/.default") || len(a.Scopes) > 1 {
+			return "scopes", `app-only access takes one scope ending in "/.default" (the default, "https://outlook.office365.com/.default", is right for Exchange Online)`
+		}
+	}
+	return "", ""
+}
+
+// TLS modes of a mail server connection.
+const (
+	TLSImplicit = "tls"      // TLS from the first byte (993, 995, 465)
+	TLSStartTLS = "starttls" // plain greeting, then STARTTLS/STLS (143, 110, 587)
+)
+
+// Mail protocols of Server.
+const (
+	IMAP = "imap"
+	POP  = "pop"
+	SMTP = "smtp"
+)
+
+// Server is where an account's mail client connects for one protocol.
+type Server struct {
+	Host    string
+	Port    int
+	TLS     string // TLSImplicit or TLSStartTLS
+	Default bool   // a built-in default, not from the config
+}
+
+// Addr is "host:port".
+func (s Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// defaultServers are the providers' documented endpoints.
+var defaultServers = map[string]map[string]string{
+	ProviderMicrosoft: {IMAP: "outlook.office365.com:993", POP: "outlook.office365.com:995", SMTP: "smtp.office365.com:587"},
+	ProviderGoogle:    {IMAP: "imap.gmail.com:993", POP: "pop.gmail.com:995", SMTP: "smtp.gmail.com:587"},
+}
+
+// tlsByPort is the usual TLS mode of the well-known mail ports.
+var tlsByPort = map[int]string{993: TLSImplicit, 995: TLSImplicit, 465: TLSImplicit, 143: TLSStartTLS, 110: TLSStartTLS, 587: TLSStartTLS, 25: TLSStartTLS}
+
+func (a *Account) serverFields(proto string) (server, mode *string) {
+	switch proto {
+	case IMAP:
+		return &a.IMAPServer, &a.IMAPTLS
+	case POP:
+		return &a.POPServer, &a.POPTLS
+	case SMTP:
+		return &a.SMTPServer, &a.SMTPTLS
+	}
+	return nil, nil
+}
+
+// ErrNoServer is returned by Server when neither the config nor the
+// provider names a server for the protocol.
+var ErrNoServer = errors.New("no server")
+
+// Server returns the account's server for proto (IMAP, POP or SMTP): the
+// config's, else the provider's default.
+func (a *Account) Server(proto string) (Server, error) {
+	server, mode := a.serverFields(proto)
+	if server == nil {
+		return Server{}, fmt.Errorf("%q is not imap, pop or smtp", proto)
+	}
+	s, def := *server, false
+	if s == "" {
+		s, def = defaultServers[a.Provider][proto], true
+		if a.Provider == ProviderMicrosoft && proto == SMTP && a.Tenant == "consumers" {
+			s = "smtp-mail.outlook.com:587" // Outlook.com's documented name
+		}
+	}
+	if s == "" {
+		return Server{}, fmt.Errorf("%w: set %s_server = \"host:port\" for %s in the config", ErrNoServer, proto, a.Name)
+	}
+	srv, msg := parseServer(s, *mode)
+	if msg != "" {
+		return Server{}, errors.New(msg)
+	}
+	srv.Default = def
+	return srv, nil
+}
+
+func parseServer(s, mode string) (Server, string) {
+	host, p, err := net.SplitHostPort(s)
+	port, perr := strconv.Atoi(p)
+	if err != nil || host == "" || perr != nil || port < 1 || port > 65535 || !PlainText(host) || strings.ContainsAny(host, " /") {
+		return Server{}, fmt.Sprintf("%q is not host:port (e.g. \"outlook.office365.com:993\")", s)
+	}
+	srv := Server{Host: host, Port: port, TLS: mode}
+	if srv.TLS == "" {
+		srv.TLS = tlsByPort[port]
+	}
+	if srv.TLS == "" {
+		return Server{}, fmt.Sprintf("port %d is not a standard mail port, so the TLS mode is unknown", port)
+	}
+	return srv, ""
+}
+
+func (a *Account) validateServers() (key, msg string) {
+	for _, proto := range []string{IMAP, POP, SMTP} {
+		server, mode := a.serverFields(proto)
+		switch *mode {
+		case "", TLSImplicit, TLSStartTLS:
+		default:
+			return proto + "_tls", fmt.Sprintf(`%q is not a TLS mode; use "tls" (implicit TLS) or "starttls" (plain text is never used)`, *mode)
+		}
+		if *server == "" {
+			if *mode != "" {
+				return proto + "_tls", fmt.Sprintf("needs %s_server", proto)
+			}
+			continue
+		}
+		if _, msg := parseServer(*server, *mode); msg != "" {
+			if *mode == "" && strings.HasPrefix(msg, "port ") {
+				msg += fmt.Sprintf(`; set %s_tls = "tls" or "starttls"`, proto)
+			}
+			return proto + "_server", msg
+		}
+	}
+	if a.CAFile != "" {
+		p, msg := absPath(a.CAFile)
+		if msg != "" {
+			return "ca_file", msg
+		}
+		a.CAFile = p
+	}
+	return "", ""
+}
+
+// absPath expands a leading ~/ and requires an absolute path: the path is
+// printed into mail clients' configs, which run from anywhere.
+func absPath(p string) (string, string) {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", "cannot expand ~: " + err.Error()
+		}
+		p = filepath.Join(home, rest)
+	}
+	if !filepath.IsAbs(p) || !PlainText(p) {
+		return "", fmt.Sprintf("%q must be an absolute path (or start with ~/)", p)
+	}
+	return p, ""
+}
+
+// RedirectTLS reports whether the browser flow's redirect is https.
+func (a *Account) RedirectTLS() bool { return strings.HasPrefix(a.RedirectURI, "https:") }
+
+// checkRedirectURI accepts a loopback redirect: https://localhost or
+// http(s)://127.0.0.1 or localhost, with an optional port and path.
+func checkRedirectURI(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Sprintf("%q is not a redirect URI like \"https://localhost\" or \"https://localhost:8443/callback\"", raw)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Sprintf("%q must be an https (or http) URL", raw)
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1":
+	default:
+		return fmt.Sprintf("%q must be on localhost or 127.0.0.1: oauth2mail receives the redirect itself", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q has no valid port", raw)
+		}
+	}
+	return ""
 }
 
 // checkURL accepts https URLs, and http ones only on a loopback host.

@@ -69,6 +69,25 @@ func TestParseErrors(t *testing.T) {
 		{"bad redirect host", base + "redirect_host = \"[::1]\"\n", `accounts.work.redirect_host`},
 		{"bad name", "[accounts.\"a/b\"]\nprovider = \"google\"\nemail=\"a@b\"\nclient_id=\"x\"\n", `account names may use`},
 		{"wrong type", base + "scopes = \"a b\"\n", `c.toml:5: accounts.work.scopes: incompatible types`},
+		{"app needs tenant", base + "flow = \"client-credentials\"\n", `c.toml:1: accounts.work.tenant: missing; app-only access needs your tenant ID`},
+		{"app rejects organizations", base + "flow = \"client-credentials\"\ntenant = \"organizations\"\n", `accounts.work.tenant: "organizations" cannot be used for app-only access`},
+		{"app rejects common", base + "flow = \"client-credentials\"\ntenant = \"common\"\n", `"common" cannot be used`},
+		{"app ok", base + "flow = \"client-credentials\"\ntenant = \"contoso.com\"\ncertificate = \"/etc/app.pem\"\n", ""},
+		{"app only microsoft", "[accounts.g]\nprovider=\"google\"\nemail=\"a@b\"\nclient_id=\"c\"\nflow=\"client-credentials\"\n", `accounts.g.flow: "client-credentials" is for provider = "microsoft"`},
+		{"app two credentials", base + "flow = \"client-credentials\"\ntenant = \"contoso.com\"\ncertificate = \"/a.pem\"\nclient_secret_command = \"pass x\"\n", `give one of client_secret, client_secret_command and certificate`},
+		{"app relative certificate", base + "flow = \"client-credentials\"\ntenant = \"contoso.com\"\ncertificate = \"app.pem\"\n", `accounts.work.certificate: "app.pem" must be an absolute path`},
+		{"app scope", base + "flow = \"client-credentials\"\ntenant = \"contoso.com\"\nscopes = [\"https://outlook.office.com/IMAP.AccessAsUser.All\"]\n", `accounts.work.scopes: app-only access takes one scope ending in "/.default"`},
+		{"certificate needs app flow", base + "certificate = \"/a.pem\"\n", `accounts.work.certificate: only applies to flow = "client-credentials"`},
+		{"server not host:port", base + "imap_server = \"mail.example.com\"\n", `c.toml:5: accounts.work.imap_server: "mail.example.com" is not host:port`},
+		{"server odd port", base + "smtp_server = \"mail.example.com:2525\"\n", `accounts.work.smtp_server: port 2525 is not a standard mail port, so the TLS mode is unknown; set smtp_tls = "tls" or "starttls"`},
+		{"server odd port with mode", base + "smtp_server = \"mail.example.com:2525\"\nsmtp_tls = \"starttls\"\n", ""},
+		{"bad tls mode", base + "pop_tls = \"none\"\n", `accounts.work.pop_tls: "none" is not a TLS mode`},
+		{"tls mode needs server", base + "imap_tls = \"tls\"\n", `accounts.work.imap_tls: needs imap_server`},
+		{"relative ca", base + "ca_file = \"ca.pem\"\n", `accounts.work.ca_file: "ca.pem" must be an absolute path`},
+		{"https redirect", base + "redirect_uri = \"https://localhost\"\n", ""},
+		{"https redirect port path", base + "redirect_uri = \"https://localhost:8443/cb\"\n", ""},
+		{"redirect elsewhere", base + "redirect_uri = \"https://example.com/cb\"\n", `accounts.work.redirect_uri: "https://example.com/cb" must be on localhost or 127.0.0.1`},
+		{"redirect query", base + "redirect_uri = \"https://localhost/?a=b\"\n", `is not a redirect URI like`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,5 +173,65 @@ func TestValidators(t *testing.T) {
 		if validTenant(tn) {
 			t.Errorf("validTenant(%q) = true", tn)
 		}
+	}
+}
+
+func TestServers(t *testing.T) {
+	src := good + `
+[accounts.onprem]
+provider = "generic"
+email = "me@example.org"
+client_id = "c"
+token_url = "https://idp.example.org/token"
+auth_url = "https://idp.example.org/auth"
+scopes = ["mail"]
+imap_server = "mail.example.org:143"
+smtp_server = "mail.example.org:10465"
+smtp_tls = "tls"
+ca_file = "~/ca.pem"
+
+[accounts.personal]
+provider = "microsoft"
+tenant = "consumers"
+email = "me@outlook.com"
+client_id = "c"
+`
+	f, err := Parse("c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := os.UserHomeDir()
+	tests := []struct {
+		account, proto, want string
+	}{
+		{"work", IMAP, "outlook.office365.com:993 tls default"},
+		{"work", POP, "outlook.office365.com:995 tls default"},
+		{"work", SMTP, "smtp.office365.com:587 starttls default"},
+		{"personal", SMTP, "smtp-mail.outlook.com:587 starttls default"},
+		{"gmail", IMAP, "imap.gmail.com:993 tls default"},
+		{"gmail", SMTP, "smtp.gmail.com:587 starttls default"},
+		{"onprem", IMAP, "mail.example.org:143 starttls"},
+		{"onprem", SMTP, "mail.example.org:10465 tls"},
+		{"onprem", POP, "error: no server: set pop_server = \"host:port\" for onprem in the config"},
+	}
+	for _, tt := range tests {
+		a, _ := f.Account(tt.account)
+		s, err := a.Server(tt.proto)
+		got := s.Addr() + " " + s.TLS
+		if s.Default {
+			got += " default"
+		}
+		if err != nil {
+			got = "error: " + err.Error()
+			if !errors.Is(err, ErrNoServer) {
+				t.Errorf("%s %s: error %v is not ErrNoServer", tt.account, tt.proto, err)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: got %q, want %q", tt.account, tt.proto, got, tt.want)
+		}
+	}
+	if a, _ := f.Account("onprem"); a.CAFile != filepath.Join(home, "ca.pem") {
+		t.Errorf("ca_file = %q, want ~ expanded", a.CAFile)
 	}
 }
