@@ -2,6 +2,8 @@ package flows
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,6 +134,13 @@ var aadsts = map[int]struct {
 	54005:   {KindLogin, "the authorization code was already redeemed", "run: oauth2mail login ACCOUNT again"},
 	501481:  {KindBug, "the PKCE code verifier did not match", "please report this as a bug"},
 	50196:   {KindTemporary, "too many requests (loop detected)", "wait a few minutes before retrying"},
+	// App-only (client-credentials) accounts.
+	7000215: {KindConfig, "the client secret is wrong (the secret's Value is needed, not its Secret ID)", "store the right one: oauth2mail login ACCOUNT (or fix client_secret_command)"},
+	7000222: {KindConfig, "the client secret has expired", "create a new secret under 'Certificates & secrets' of the app registration, then run: oauth2mail login ACCOUNT"},
+	700027:  {KindConfig, "the certificate is not registered for this app (or the signature is invalid)", "upload the certificate (its public part) under 'Certificates & secrets' of the app registration"},
+	700024:  {KindConfig, "the client assertion is outside its valid time range", "check this machine's clock"},
+	90002:   {KindConfig, "the tenant does not exist", "check tenant for ACCOUNT in the config"},
+	1002012: {KindConfig, "app-only tokens need a scope ending in /.default", "remove scopes from ACCOUNT in the config (the default is right)"},
 	90055:   {KindTemporary, "too many requests (throttled)", "wait a few minutes before retrying"},
 }
 
@@ -218,6 +227,8 @@ func Classify(op string, err error) error {
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider answered with something that is not an OAuth response", "check your network (a proxy or captive portal?) and try again"
 	case strings.Contains(err.Error(), "server response missing access_token"):
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider answered without an access token", "try again later; if it persists, check the provider's status"
+	case untrusted(err):
+		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider's TLS certificate is not trusted (a proxy intercepting TLS?)", "check your network; a private CA for the identity provider goes into SSL_CERT_FILE"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider did not answer in time", "check your network and try again"
 	default:
@@ -232,6 +243,9 @@ func Classify(op string, err error) error {
 	if e.Kind == 0 {
 		if row, ok := aadsts[e.AADSTS]; ok {
 			e.Kind, e.Meaning, e.Fix = row.kind, row.meaning, row.fix
+			if fix := otherFlow(op, e.AADSTS); fix != "" {
+				e.Fix = fix
+			}
 		} else if row, ok := byCode[e.Code]; ok {
 			e.Kind, e.Meaning, e.Fix = row.kind, row.meaning, row.fix
 		} else {
@@ -239,6 +253,27 @@ func Classify(op string, err error) error {
 		}
 	}
 	return e
+}
+
+// blockedFlow are Conditional Access refusals that often hit one sign-in
+// method only: the device-code flow is a favourite target of policies
+// ("block device code flow", device authentication required), while a
+// browser on a managed device may pass.
+var blockedFlow = map[int]bool{50097: true, 53000: true, 53001: true, 53003: true, 530032: true, 530033: true}
+
+// otherFlow is the fix for a flow blocked by policy: the other flow, or ""
+// when code is not such a refusal.
+func otherFlow(op string, code int) string {
+	if !blockedFlow[code] {
+		return ""
+	}
+	switch op {
+	case "device login":
+		return "your organization blocks this sign-in for the device-code flow; try the browser flow on a machine with a browser (a managed device, if the policy asks for one): oauth2mail login ACCOUNT --browser; if that is blocked too, ask your IT department"
+	case "browser login":
+		return "your organization blocks this sign-in from this browser or device; try the device-code flow and finish it on a managed device: oauth2mail login ACCOUNT --device; if that is blocked too, ask your IT department"
+	}
+	return ""
 }
 
 func parseAADSTS(desc string) int {
@@ -261,6 +296,13 @@ func firstLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+func untrusted(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var cv *tls.CertificateVerificationError
+	var hn x509.HostnameError
+	return errors.As(err, &ua) || errors.As(err, &cv) || errors.As(err, &hn)
 }
 
 func isTimeout(err error) bool {

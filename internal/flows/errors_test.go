@@ -120,3 +120,33 @@ func TestMicrosoftConfig(t *testing.T) {
 		t.Errorf("scopes = %v", c.Scopes)
 	}
 }
+
+func TestBlockedFlowSuggestsTheOther(t *testing.T) {
+	tests := []struct {
+		op     string
+		aadsts int
+		want   string
+	}{
+		{"device login", 53003, "oauth2mail login work --browser"},
+		{"device login", 50097, "oauth2mail login work --browser"},
+		{"device login", 530033, "oauth2mail login work --browser"},
+		{"browser login", 53003, "oauth2mail login work --device"},
+		{"browser login", 53000, "oauth2mail login work --device"},
+		{"refresh", 53003, "try the other one (--browser or --device)"},
+		{"device login", 50126, "run: oauth2mail login work"}, // not a policy block: the usual fix
+	}
+	for _, tt := range tests {
+		body := msError("invalid_grant", tt.aadsts, "blocked")
+		err := Classify(tt.op, &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400}, Body: []byte(body)})
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s %d: %v is not *Error", tt.op, tt.aadsts, err)
+		}
+		if !strings.Contains(e.Error(), fmt.Sprintf("AADSTS%d", tt.aadsts)) {
+			t.Errorf("%s %d: message %q does not name the code", tt.op, tt.aadsts, e.Error())
+		}
+		if h := e.Hint("work"); !strings.Contains(h, tt.want) {
+			t.Errorf("%s %d: hint %q, want it to contain %q", tt.op, tt.aadsts, h, tt.want)
+		}
+	}
+}
