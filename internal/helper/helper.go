@@ -359,7 +359,7 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 		tok, err = flows.Device(ctx, conf, opt.Out)
 	default:
 		tok, err = flows.Browser(ctx, conf, flows.BrowserOptions{
-			RedirectHost: a.RedirectHost, LoginHint: a.Email, NoOpen: opt.NoOpen, Out: opt.Out, Verbose: b.Verbose,
+			RedirectHost: a.RedirectHost, RedirectURI: a.RedirectURI, LoginHint: a.Email, NoOpen: opt.NoOpen, Out: opt.Out, Verbose: b.Verbose,
 		})
 	}
 	if err != nil {
