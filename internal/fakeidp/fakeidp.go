@@ -58,6 +58,9 @@ type Stats struct {
 	PollsAfterSuccess int // device_code polls for a code that had already returned tokens
 	BasicAuthAttempts int // token requests refused because they carried client credentials (Authorization header, client_secret or client_assertion)
 	Introspections    int // requests to /introspect
+
+	ClientCredentials   int // client_credentials grant requests
+	ClientCredentialsOK int // ... that returned a token
 }
 
 // Default option values.
@@ -98,6 +101,9 @@ type Server struct {
 	users   map[string]*device // by normalised user_code
 	rts     map[string]*refreshToken
 	ats     map[string]*accessToken
+
+	apps map[string]App   // confidential apps by client ID (AddApp)
+	tls  *httptest.Server // StartTLS's listener, nil until then
 }
 
 type denial struct{ code, desc string }
@@ -205,14 +211,24 @@ func (s *Server) Close() {
 	if s.ts != nil {
 		s.ts.Close()
 	}
+	s.mu.Lock()
+	t := s.tls
+	s.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
 }
 
 func (s *Server) baseURL(r *http.Request) string {
 	s.mu.Lock()
 	b := s.base
 	s.mu.Unlock()
-	if b == "" {
-		b = "http://" + r.Host
+	if b == "" || r.TLS != nil {
+		scheme := "http://"
+		if r.TLS != nil {
+			scheme = "https://"
+		}
+		b = scheme + r.Host
 	}
 	return b
 }

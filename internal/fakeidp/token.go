@@ -70,6 +70,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.stats.AuthCodes++
 	case grantDevice, grantDeviceShort:
 		s.stats.DevicePolls++
+	case grantClientCreds:
+		s.stats.ClientCredentials++
 	}
 	if hasSecret {
 		s.stats.BasicAuthAttempts++
@@ -104,6 +106,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	if r.Method != http.MethodPost {
 		s.writeError(w, r, errNotPost(r.Method))
+		return
+	}
+	if app, ok := s.app(form.Get("client_id")); ok {
+		resp, e := s.redeemClientCredentials(r, form, tenant, app, time.Now())
+		if e != nil {
+			s.writeError(w, r, *e)
+			return
+		}
+		s.debugf("  -> 200 app token")
+		writeJSON(w, http.StatusOK, resp)
 		return
 	}
 	if hasSecret {

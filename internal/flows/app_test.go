@@ -1,0 +1,133 @@
+package flows
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2mail/oauth2mail/internal/config"
+	"github.com/oauth2mail/oauth2mail/internal/fakeidp"
+)
+
+const (
+	appID     = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+	appSecret = "s3cr3t~value.of-the~app"
+)
+
+// appCert makes a self-signed RSA certificate and returns it with the PEM
+// file a user would point certificate = at (certificate, then key).
+func appCert(t *testing.T) (*x509.Certificate, []byte) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "oauth2mail test app"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p8, _ := x509.MarshalPKCS8PrivateKey(key)
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})...)
+	return cert, out
+}
+
+// appIdP is the fake Microsoft identity platform over TLS with one
+// confidential app that has both a secret and a certificate.
+func appIdP(t *testing.T) (*fakeidp.Server, *config.Account, []byte) {
+	t.Helper()
+	idp := fakeidp.New(fakeidp.Options{})
+	t.Cleanup(idp.Close)
+	cert, pemData := appCert(t)
+	idp.AddApp(fakeidp.App{ClientID: appID, Secret: appSecret, Cert: cert})
+	base, _ := idp.StartTLS()
+	a := &config.Account{Name: "svc", Provider: config.ProviderMicrosoft, Email: "service@contoso.com", ClientID: appID,
+		Tenant: "contoso.onmicrosoft.com", AuthorityHost: base, Flow: config.FlowClientCredentials}
+	return idp, a, pemData
+}
+
+func TestAppTokenSecretAndCertificate(t *testing.T) {
+	idp, a, pemData := appIdP(t)
+	for _, cred := range []AppCredential{{Secret: appSecret, Source: "test"}, {CertPEM: pemData, Source: "app.pem"}} {
+		tok, err := AppToken(context.Background(), a, cred, idp.TLSClient())
+		if err != nil {
+			t.Fatalf("AppToken(%s): %v", cred.Source, err)
+		}
+		if !idp.ValidAccessToken(tok.AccessToken) || tok.RefreshToken != "" || time.Until(tok.Expiry) < 50*time.Minute {
+			t.Errorf("AppToken(%s): token valid=%v refresh=%d bytes expiry in %s", cred.Source, idp.ValidAccessToken(tok.AccessToken), len(tok.RefreshToken), time.Until(tok.Expiry))
+		}
+	}
+	if st := idp.Stats(); st.ClientCredentialsOK != 2 {
+		t.Errorf("ClientCredentialsOK = %d, want 2", st.ClientCredentialsOK)
+	}
+}
+
+func TestAppTokenErrors(t *testing.T) {
+	idp, a, _ := appIdP(t)
+	_, otherPEM := appCert(t) // a certificate the app registration does not know
+	tests := []struct {
+		name   string
+		cred   AppCredential
+		setup  func()
+		kind   Kind
+		aadsts int
+		msg    string
+	}{
+		{"wrong secret", AppCredential{Secret: "not-the-secret-XYZ"}, nil, KindConfig, 7000215, "client secret is wrong"},
+		{"unregistered certificate", AppCredential{CertPEM: otherPEM}, nil, KindConfig, 700027, "certificate is not registered"},
+		{"not a PEM", AppCredential{CertPEM: []byte("hello"), Source: "/x/app.pem"}, nil, KindConfig, 0, "cannot use the certificate in /x/app.pem: no certificates found"},
+		{"HTML from a proxy", AppCredential{Secret: appSecret}, func() { idp.FailNext(1, 502, "text/html", "<html>Bad Gateway</html>") }, KindTemporary, 0, "not an OAuth response"},
+		{"throttled", AppCredential{Secret: appSecret}, func() {
+			idp.FailNext(1, 429, "application/json", `{"error":"temporarily_unavailable","error_description":"AADSTS90055: throttled","error_codes":[90055]}`)
+		}, KindTemporary, 90055, "unavailable (HTTP 429)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				tt.setup()
+			}
+			_, err := AppToken(context.Background(), a, tt.cred, idp.TLSClient())
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v (%T), want *Error", err, err)
+			}
+			if e.Kind != tt.kind || e.AADSTS != tt.aadsts || !strings.Contains(e.Error(), tt.msg) {
+				t.Errorf("got kind %d AADSTS %d %q; want kind %d AADSTS %d containing %q", e.Kind, e.AADSTS, e.Error(), tt.kind, tt.aadsts, tt.msg)
+			}
+			if strings.Contains(e.Error(), appSecret) || strings.Contains(e.Error(), "not-the-secret-XYZ") {
+				t.Errorf("the error shows the secret: %s", e.Error())
+			}
+		})
+	}
+}
+
+func TestAppTokenUntrustedAuthority(t *testing.T) {
+	_, a, _ := appIdP(t)
+	// The default client does not trust the fake's certificate: MSAL's
+	// first request (the tenant discovery) fails on it.
+	_, err := AppToken(context.Background(), a, AppCredential{Secret: appSecret}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindTemporary || !strings.Contains(e.Error(), "certificate is not trusted") {
+		t.Fatalf("err = %v, want an untrusted-certificate *Error", err)
+	}
+}
+
+func TestAppTokenUnreachable(t *testing.T) {
+	a := &config.Account{Name: "svc", Provider: config.ProviderMicrosoft, ClientID: appID, Tenant: "contoso.com", AuthorityHost: "https://127.0.0.1:1"}
+	_, err := AppToken(context.Background(), a, AppCredential{Secret: appSecret}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindTemporary || !strings.Contains(e.Error(), "cannot be reached") {
+		t.Fatalf("err = %v, want a temporary 'cannot be reached' *Error", err)
+	}
+}
