@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -330,7 +332,10 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 // fakeBrowser plays a person's browser for the browser flow: oauth2mail runs
 // it as $BROWSER with the authorize URL. It follows the IdP's redirect back
 // to oauth2mail's loopback listener (tampering with state when
-// FAKEBROWSER_MODE=tamper-state) and logs what the listener answered.
+// FAKEBROWSER_MODE=tamper-state) and logs what the listener answered. An
+// https listener is trusted as a careful person does: only if its
+// certificate has the SHA-256 fingerprint oauth2mail printed on the
+// terminal, which the script saves in the file $FAKEBROWSER_TERMINAL.
 func fakeBrowser() int {
 	logf := func(format string, args ...any) {
 		if p := os.Getenv("FAKEBROWSER_LOG"); p != "" {
@@ -366,6 +371,14 @@ func fakeBrowser() int {
 		loc.RawQuery = q.Encode()
 	}
 	logf("redirect to %s://%s%s", loc.Scheme, loc.Host, loc.Path)
+	if loc.Scheme == "https" {
+		pin, err := terminalFingerprint(os.Getenv("FAKEBROWSER_TERMINAL"))
+		if err != nil {
+			logf("tls: %v", err)
+			return 1
+		}
+		client.Transport = pinnedTransport(pin, logf)
+	}
 	resp, err = client.Get(loc.String())
 	if err != nil {
 		logf("loopback: %v", err)
@@ -380,6 +393,41 @@ func fakeBrowser() int {
 	}
 	logf("loopback: status %d, page %q", resp.StatusCode, title)
 	return 0
+}
+
+// terminalFingerprint is the certificate fingerprint oauth2mail printed on
+// the terminal (saved in the file terminal): 64 hex digits.
+func terminalFingerprint(terminal string) (string, error) {
+	if terminal == "" {
+		return "", errors.New("an https redirect, and no FAKEBROWSER_TERMINAL to read oauth2mail's fingerprint from")
+	}
+	text, err := os.ReadFile(terminal)
+	if err != nil {
+		return "", err
+	}
+	_, rest, ok := bytes.Cut(text, []byte("SHA-256 fingerprint: "))
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	hex := strings.ReplaceAll(strings.TrimSpace(string(line)), ":", "")
+	if !ok || len(hex) != 64 {
+		return "", fmt.Errorf("no SHA-256 fingerprint on the terminal (%s)", terminal)
+	}
+	return strings.ToUpper(hex), nil
+}
+
+// pinnedTransport trusts one TLS certificate: the one whose SHA-256 is pin.
+func pinnedTransport(pin string, logf func(string, ...any)) *http.Transport {
+	return &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // no CA vouches for it: the pin is the check
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if got := fmt.Sprintf("%X", sum); got != pin {
+				logf("tls: certificate fingerprint %s, but the terminal shows %s: not proceeding", got, pin)
+				return errors.New("certificate fingerprint mismatch")
+			}
+			logf("tls: the certificate's fingerprint matches the terminal's")
+			return nil
+		},
+	}}
 }
 
 // sleep DURATION
