@@ -11,7 +11,7 @@ import (
 )
 
 type loginOptions struct {
-	device, browser, noOpen               bool
+	device, browser, noOpen, secretStdin  bool
 	provider, email, clientID, tenant, st string
 }
 
@@ -20,6 +20,7 @@ func loginFlags(fs *pflag.FlagSet, e *env) {
 	fs.BoolVar(&login.device, "device", false, "use the device-code flow (SSH, headless)")
 	fs.BoolVar(&login.browser, "browser", false, "use the browser (authorization code + PKCE)")
 	fs.BoolVar(&login.noOpen, "no-open", false, "print the sign-in URL instead of opening a browser")
+	fs.BoolVar(&login.secretStdin, "secret-stdin", false, "app-only accounts: read the client secret from standard input")
 	fs.StringVar(&login.provider, "provider", "", "create the account: microsoft, google or generic")
 	fs.StringVar(&login.email, "email", "", "create the account: the mailbox address")
 	fs.StringVar(&login.clientID, "client-id", "", "create the account: the app's client ID")
@@ -47,14 +48,52 @@ func runLogin(e *env, fs *pflag.FlagSet) error {
 	case login.browser:
 		flow = config.FlowBrowser
 	}
-	st, err := e.broker(f).Login(e.ctx, a, helper.LoginOptions{Flow: flow, NoOpen: login.noOpen, Out: e.stderr})
+	app := a.Flow == config.FlowClientCredentials
+	if app && flow != "" {
+		return usagef("login: %s is an app-only account (flow = \"client-credentials\"): no person signs in, so --device and --browser do not apply", a.Name)
+	}
+	if login.secretStdin && !app {
+		return usagef("login: --secret-stdin is for app-only accounts (flow = \"client-credentials\"); %s signs in as a person", a.Name)
+	}
+	opt := helper.LoginOptions{Flow: flow, NoOpen: login.noOpen, Out: e.stderr}
+	if login.secretStdin || helper.NeedsStoredSecret(a) {
+		if opt.Secret, err = e.readSecret(a); err != nil {
+			return err
+		}
+	}
+	st, err := e.broker(f).Login(e.ctx, a, opt)
 	if err != nil {
 		return err
 	}
 	e.tellAgent(a.Name)
+	if app {
+		fmt.Fprintf(e.stderr, "oauth2mail: %s: the app got a token for tenant %s; access token valid until %s\n", a.Name, a.Tenant, st.Expiry.Local().Format("2006-01-02 15:04"))
+		if opt.Secret != "" {
+			fmt.Fprintf(e.stderr, "oauth2mail: %s: the client secret is stored with the account's tokens (%s store)\n", a.Name, a.Store)
+		}
+		fmt.Fprintf(e.stderr, "oauth2mail: try it: oauth2mail test %s imap --user MAILBOX\n", a.Name)
+		return nil
+	}
 	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged in as %s; access token valid until %s\n", a.Name, a.Email, st.Expiry.Local().Format("2006-01-02 15:04"))
 	fmt.Fprintf(e.stderr, "oauth2mail: try it: oauth2mail token %s\n", a.Name)
 	return nil
+}
+
+// readSecret reads an app's client secret: from standard input with
+// --secret-stdin, else from the terminal without echo.
+func (e *env) readSecret(a *config.Account) (string, error) {
+	if e.login.secretStdin {
+		s, err := helper.ReadSecret(e.stdin)
+		if err != nil {
+			return "", usagef("login: --secret-stdin: %v", err)
+		}
+		return s, nil
+	}
+	s, err := promptSecret(fmt.Sprintf("Client secret of app %s for %s (the secret's Value; input is hidden): ", a.ClientID, a.Name))
+	if err != nil {
+		return "", usagef("login: %s needs the app's client secret and there is no terminal to ask on (%v); pipe it in: ... | oauth2mail login %s --secret-stdin", a.Name, err, a.Name)
+	}
+	return s, nil
 }
 
 // loginAccount returns the account to log in to, adding it to the config

@@ -52,9 +52,10 @@ func explain(err error, account string, verbose bool) failure {
 		acct = "ACCOUNT"
 	}
 	var (
-		ue *usageError
-		ce *config.Error
-		fe *flows.Error
+		ue  *usageError
+		ce  *config.Error
+		fe  *flows.Error
+		cre *helper.CredentialError
 	)
 	switch {
 	case errors.As(err, &ue):
@@ -63,6 +64,8 @@ func explain(err error, account string, verbose bool) failure {
 		return failure{exitUsage, err.Error(), []string{"create it with: oauth2mail login " + acct + " --provider microsoft --email YOU@EXAMPLE.COM --client-id ID (see the README)"}}
 	case errors.As(err, &ce):
 		return failure{exitUsage, ce.Error(), nil}
+	case errors.As(err, &cre):
+		return failure{exitUsage, cre.Error(), []string{cre.Fix}}
 	case errors.Is(err, config.ErrUnknownAccount):
 		return failure{exitUsage, err.Error(), []string{"run: oauth2mail status to list accounts, or add it with oauth2mail login " + acct + " --provider ... --email ... --client-id ..."}}
 	case errors.As(err, &fe):

@@ -50,6 +50,10 @@ type State struct {
 	TokenURL string `json:"token_url,omitempty"` // where the tokens were issued; refresh goes there
 	ClientID string `json:"client_id,omitempty"`
 
+	// ClientSecret is an app-only account's secret as `oauth2mail login`
+	// stored it (sealed like the tokens, under the key in the keyring).
+	ClientSecret string `json:"client_secret,omitempty"`
+
 	LoginAt          time.Time `json:"login_at,omitzero"`           // last interactive login
 	LastRefresh      time.Time `json:"last_refresh,omitzero"`       // last successful refresh
 	RefreshTokenFrom time.Time `json:"refresh_token_from,omitzero"` // when the current refresh token was issued
@@ -76,8 +80,8 @@ func (s *State) String() string {
 	if s == nil {
 		return "<nil state>"
 	}
-	return fmt.Sprintf("state{access_token:<%d bytes> expiry:%s refresh_token:<%d bytes> scope:%q}",
-		len(s.AccessToken), s.Expiry.Format(time.RFC3339), len(s.RefreshToken), s.Scope)
+	return fmt.Sprintf("state{access_token:<%d bytes> expiry:%s refresh_token:<%d bytes> client_secret:<%d bytes> scope:%q}",
+		len(s.AccessToken), s.Expiry.Format(time.RFC3339), len(s.RefreshToken), len(s.ClientSecret), s.Scope)
 }
 
 func (s *State) GoString() string { return s.String() }

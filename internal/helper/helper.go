@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type Broker struct {
 	// episode, after the account's lock is released.
 	Notice      func(a *config.Account, st *cache.State)
 	NoticeEvery time.Duration
+
+	// HTTPClient, when set, is used for app-only token requests (tests
+	// hand in one that trusts their fake authority); nil: the default.
+	HTTPClient *http.Client
 
 	locks *sync.Map // account -> chan struct{}: one refresher per process, shared by With
 }
@@ -122,8 +127,8 @@ func (b *Broker) KeepFresh(ctx context.Context, a *config.Account, keepAlive tim
 // refreshes it once under the account's lock.
 func (b *Broker) refresh(ctx context.Context, a *config.Account, good func(*cache.State) bool) (st *cache.State, err error) {
 	s := b.store(a)
-	if st, err = s.Load(a.Name); err != nil {
-		return nil, b.loadErr(err)
+	if st, err = b.load(s, a); err != nil {
+		return nil, err
 	}
 	if good(st) {
 		b.logf("%s: cached access token (%d bytes), expires %s (in %s)", a.Name, len(st.AccessToken), st.Expiry.Format(time.RFC3339), st.Expiry.Sub(b.Now()).Round(time.Second))
@@ -141,30 +146,20 @@ func (b *Broker) refresh(ctx context.Context, a *config.Account, good func(*cach
 	}
 	defer unlock()
 	// Someone may have refreshed while we waited for the lock.
-	if st, err = s.Load(a.Name); err != nil {
-		return nil, b.loadErr(err)
+	if st, err = b.load(s, a); err != nil {
+		return nil, err
 	}
 	if good(st) {
 		b.logf("%s: another process refreshed the token while we waited", a.Name)
 		return st, nil
 	}
-	if st.RefreshToken == "" {
-		return nil, fmt.Errorf("%s: the access token expired and there is no refresh token: %w", a.Name, ErrLoginNeeded)
-	}
-	conf := flows.OAuthConfig(a)
-	b.logf("%s: access token expires %s; refreshing at %s", a.Name, st.Expiry.Format(time.RFC3339), conf.Endpoint.TokenURL)
-	tok, err := flows.Refresh(ctx, conf, st.RefreshToken)
-	if err != nil && needsPerson(err) {
-		// Another process (one that ignores our lock: an older version, a
-		// copy of the state on a network disk) may have rotated the
-		// refresh token under us: look once more before giving up.
-		if again, lerr := s.Load(a.Name); lerr == nil && again.RefreshToken != st.RefreshToken {
-			b.logf("%s: the refresh token changed on disk meanwhile; trying the new one", a.Name)
-			st = again
-			if good(st) {
-				return st, nil
-			}
-			tok, err = flows.Refresh(ctx, conf, st.RefreshToken)
+	var tok *oauth2.Token
+	if a.Flow == config.FlowClientCredentials {
+		tok, err = b.appToken(ctx, a, st)
+	} else {
+		tok, st, err = b.redeem(ctx, s, a, st, good)
+		if err == nil && tok == nil { // a good token appeared on disk
+			return st, nil
 		}
 	}
 	if err != nil {
@@ -178,6 +173,44 @@ func (b *Broker) refresh(ctx context.Context, a *config.Account, good func(*cach
 		return nil, err
 	}
 	return st, nil
+}
+
+// load reads the account's state. An app-only account whose credential is
+// in the config starts from an empty state: it needs no login.
+func (b *Broker) load(s *cache.Store, a *config.Account) (*cache.State, error) {
+	st, err := s.Load(a.Name)
+	if errors.Is(err, cache.ErrNotFound) && SelfContained(a) {
+		return &cache.State{ClientID: a.ClientID}, nil
+	}
+	if err != nil {
+		return nil, b.loadErr(err)
+	}
+	return st, nil
+}
+
+// redeem uses st's refresh token. It returns a nil token and the state
+// read from disk when that turned out good.
+func (b *Broker) redeem(ctx context.Context, s *cache.Store, a *config.Account, st *cache.State, good func(*cache.State) bool) (*oauth2.Token, *cache.State, error) {
+	if st.RefreshToken == "" {
+		return nil, st, fmt.Errorf("%s: the access token expired and there is no refresh token: %w", a.Name, ErrLoginNeeded)
+	}
+	conf := flows.OAuthConfig(a)
+	b.logf("%s: access token expires %s; refreshing at %s", a.Name, st.Expiry.Format(time.RFC3339), conf.Endpoint.TokenURL)
+	tok, err := flows.Refresh(ctx, conf, st.RefreshToken)
+	if err != nil && needsPerson(err) {
+		// Another process (one that ignores our lock: an older version, a
+		// copy of the state on a network disk) may have rotated the
+		// refresh token under us: look once more before giving up.
+		if again, lerr := s.Load(a.Name); lerr == nil && again.RefreshToken != st.RefreshToken {
+			b.logf("%s: the refresh token changed on disk meanwhile; trying the new one", a.Name)
+			st = again
+			if good(st) {
+				return nil, st, nil
+			}
+			tok, err = flows.Refresh(ctx, conf, st.RefreshToken)
+		}
+	}
+	return tok, st, err
 }
 
 // needsPerson reports whether err is an IdP refusal that retrying cannot fix.
@@ -310,6 +343,7 @@ func (b *Broker) loadErr(err error) error {
 type LoginOptions struct {
 	Flow   string // config.FlowBrowser, config.FlowDevice or "" for the account's
 	NoOpen bool
+	Secret string    // app-only accounts: the client secret to store
 	Out    io.Writer // instructions for the person (stderr)
 }
 
@@ -317,7 +351,7 @@ type LoginOptions struct {
 // the provider has an authorization endpoint), the device flow otherwise.
 func ChooseFlow(a *config.Account, requested string) string {
 	flow := requested
-	if flow == "" {
+	if flow == "" || a.Flow == config.FlowClientCredentials {
 		flow = a.Flow
 	}
 	if flow != config.FlowAuto {
@@ -353,8 +387,21 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 		return nil, err
 	}
 	conf := flows.OAuthConfig(a)
+	st := &cache.State{TokenURL: conf.Endpoint.TokenURL, ClientID: a.ClientID}
 	var tok *oauth2.Token
 	switch ChooseFlow(a, opt.Flow) {
+	case config.FlowClientCredentials:
+		// No person signs in: check the credential by getting a token,
+		// and store the secret only once it proved right.
+		switch {
+		case NeedsStoredSecret(a) && opt.Secret == "":
+			return nil, errors.New("login: no client secret given")
+		case NeedsStoredSecret(a):
+			st.ClientSecret = opt.Secret
+		case opt.Secret != "":
+			return nil, &CredentialError{Account: a.Name, Msg: "the config gives this app's credential (certificate, client_secret_command or client_secret), so no secret is stored", Fix: "run oauth2mail login " + a.Name + " without --secret-stdin, or remove that setting to store the secret instead"}
+		}
+		tok, err = b.appToken(ctx, a, st)
 	case config.FlowDevice:
 		tok, err = flows.Device(ctx, conf, opt.Out)
 	default:
@@ -365,9 +412,8 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 	if err != nil {
 		return nil, err
 	}
-	st := &cache.State{TokenURL: conf.Endpoint.TokenURL, ClientID: a.ClientID}
 	b.update(st, tok, true)
-	if st.RefreshToken == "" {
+	if st.RefreshToken == "" && a.Flow != config.FlowClientCredentials {
 		fmt.Fprintf(opt.Out, "oauth2mail: warning: %s sent no refresh token (is offline_access among the scopes?); you will have to log in again when this token expires\n", a.Name)
 	}
 	unlock, err := b.lock(ctx, s, a.Name)
@@ -410,6 +456,7 @@ type Status struct {
 	Provider         string     `json:"provider"`
 	Email            string     `json:"email"`
 	Store            string     `json:"store"`
+	Flow             string     `json:"flow"`
 	State            string     `json:"state"` // ok, expired, login-needed, store-unavailable, corrupt
 	AccessExpiry     *time.Time `json:"access_token_expiry,omitempty"`
 	AccessTokenBytes int        `json:"access_token_bytes,omitempty"`
@@ -425,9 +472,12 @@ type Status struct {
 
 // Status reads an account's state without touching the network.
 func (b *Broker) Status(a *config.Account) Status {
-	st := Status{Account: a.Name, Provider: a.Provider, Email: a.Email, Store: a.Store}
+	st := Status{Account: a.Name, Provider: a.Provider, Email: a.Email, Store: a.Store, Flow: a.Flow}
 	s, err := b.store(a).Load(a.Name)
 	switch {
+	case errors.Is(err, cache.ErrNotFound) && SelfContained(a):
+		st.State, st.Detail = "expired", "no token yet; the next request gets one with the app's credential"
+		return st
 	case errors.Is(err, cache.ErrNotFound):
 		st.State, st.Detail, st.Err = "login-needed", "not logged in", fmt.Errorf("%w: %w", ErrLoginNeeded, err)
 		return st
@@ -461,6 +511,9 @@ func (b *Broker) Status(a *config.Account) Status {
 	case st.HasRefreshToken:
 		st.State = "expired"
 		st.Detail = "access token expired or about to; the next request refreshes it"
+	case a.Flow == config.FlowClientCredentials:
+		st.State = "expired"
+		st.Detail = "access token expired or about to; the next request gets a new one with the app's credential"
 	default:
 		st.State, st.Detail, st.Err = "login-needed", "access token expired and there is no refresh token", ErrLoginNeeded
 	}
