@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -76,9 +78,26 @@ func setup(e *testscript.Env) error {
 	idp := fakeidp.New(fakeidp.Options{ClientID: "11111111-2222-3333-4444-555555555555", DefaultUser: "me@contoso.com", StrictRotation: true})
 	e.Defer(idp.Close)
 	e.Values["idp"] = idp
+	// The same fake over https, with a confidential app, for app-only
+	// accounts (MSAL wants an https authority): scripts set
+	// SSL_CERT_FILE=$WORK/idp-ca.pem to trust it.
+	tlsURL, tlsCert := idp.StartTLS()
+	app, err := testApp()
+	if err != nil {
+		return err
+	}
+	idp.AddApp(fakeidp.App{ClientID: testAppID, Secret: testAppSecret, Cert: app.cert})
+	if err := os.WriteFile(filepath.Join(e.WorkDir, "idp-ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsCert.Raw}), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(e.WorkDir, "app.pem"), app.pem, 0o600); err != nil {
+		return err
+	}
 	home := filepath.Join(e.WorkDir, "home")
 	for k, v := range map[string]string{
 		"IDP":                      idp.URL,
+		"IDP_TLS":                  tlsURL,
+		"SSL_CERT_FILE":            "",
 		"HOME":                     home,
 		"XDG_CONFIG_HOME":          filepath.Join(home, ".config"),
 		"XDG_STATE_HOME":           filepath.Join(home, ".local", "state"),
@@ -108,8 +127,28 @@ func setup(e *testscript.Env) error {
 		if err != nil {
 			return err
 		}
+		data = bytes.ReplaceAll(data, []byte("$IDP_TLS"), []byte(tlsURL))
+		data = bytes.ReplaceAll(data, []byte("$WORK"), []byte(e.WorkDir))
 		return os.WriteFile(p, bytes.ReplaceAll(data, []byte("$IDP"), []byte(idp.URL)), 0o600)
 	})
+}
+
+// The confidential app of the fake IdP (app-only accounts in scripts).
+const (
+	testAppID     = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+	testAppSecret = "app-secret~Value.0123456789"
+)
+
+// testApp is the app's certificate, made once per test binary (an RSA key
+// takes a while).
+var testApp = sync.OnceValues(func() (testAppCert, error) {
+	cert, pemData, err := fakeidp.NewAppCert()
+	return testAppCert{cert, pemData}, err
+})
+
+type testAppCert struct {
+	cert *x509.Certificate
+	pem  []byte
 }
 
 func server(ts *testscript.TestScript) *fakeidp.Server { return ts.Value("idp").(*fakeidp.Server) }
