@@ -6,8 +6,11 @@ oauth2mail logs in to your mail provider once (OAuth 2.0) and then hands
 fresh access tokens to mail clients: msmtp, mbsync, mutt/neomutt, scripts.
 
 Commands:
-  login ACCOUNT [--device | --browser] [--no-open]
-                       sign in (browser with PKCE, or device code for SSH)
+  login ACCOUNT [--device | --browser] [--no-open] [--secret-stdin]
+                       sign in (browser with PKCE, or device code for SSH);
+                       app-only accounts (flow = "client-credentials"): store
+                       the client secret, read hidden from the terminal or,
+                       with --secret-stdin, from standard input
   token ACCOUNT        print a valid access token (refreshed when needed)
   xoauth2 ACCOUNT [--user MAILBOX]
                        print the base64 SASL XOAUTH2 string; --user names a
