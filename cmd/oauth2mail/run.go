@@ -125,6 +125,7 @@ func commands() map[string]command {
 		"logout":      {run: runLogout, account: true},
 		"agent":       {flags: agentFlags, run: runAgent},
 		"version":     {run: runVersion},
+		"config":      {run: runConfig, account: true},
 	}
 }
 

@@ -64,6 +64,8 @@ func explain(err error, account string, verbose bool) failure {
 		return failure{exitUsage, err.Error(), []string{"create it with: oauth2mail login " + acct + " --provider microsoft --email YOU@EXAMPLE.COM --client-id ID (see the README)"}}
 	case errors.As(err, &ce):
 		return failure{exitUsage, ce.Error(), nil}
+	case errors.Is(err, config.ErrNoServer):
+		return failure{exitUsage, prefix + err.Error(), nil}
 	case errors.As(err, &cre):
 		return failure{exitUsage, cre.Error(), []string{cre.Fix}}
 	case errors.Is(err, config.ErrUnknownAccount):
