@@ -42,6 +42,7 @@ type env struct {
 	statusJSON bool
 	login      loginOptions
 	socket     string // agent --socket
+	test       testOptions
 }
 
 // command is one subcommand: its flags and its body.
@@ -125,6 +126,7 @@ func commands() map[string]command {
 		"logout":      {run: runLogout, account: true},
 		"agent":       {flags: agentFlags, run: runAgent},
 		"version":     {run: runVersion},
+		"test":        {flags: testFlags, run: runTest, account: true},
 		"config":      {run: runConfig, account: true},
 	}
 }

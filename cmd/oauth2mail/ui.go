@@ -11,6 +11,7 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/config"
 	"github.com/oauth2mail/oauth2mail/internal/flows"
 	"github.com/oauth2mail/oauth2mail/internal/helper"
+	"github.com/oauth2mail/oauth2mail/internal/probe"
 )
 
 // Exit codes: stable, documented in the usage text and the README.
@@ -56,6 +57,7 @@ func explain(err error, account string, verbose bool) failure {
 		ce  *config.Error
 		fe  *flows.Error
 		cre *helper.CredentialError
+		pe  *probe.Error
 	)
 	switch {
 	case errors.As(err, &ue):
@@ -68,6 +70,12 @@ func explain(err error, account string, verbose bool) failure {
 		return failure{exitUsage, prefix + err.Error(), nil}
 	case errors.As(err, &cre):
 		return failure{exitUsage, cre.Error(), []string{cre.Fix}}
+	case errors.As(err, &pe):
+		code := map[probe.Kind]int{probe.Rejected: exitRejected, probe.Temporary: exitTemporary, probe.Untrusted: exitUsage, probe.Misconfigured: exitUsage}[pe.Kind]
+		if code == 0 {
+			code = exitInternal
+		}
+		return failure{code, prefix + pe.Error(), pe.Hints}
 	case errors.Is(err, config.ErrUnknownAccount):
 		return failure{exitUsage, err.Error(), []string{"run: oauth2mail status to list accounts, or add it with oauth2mail login " + acct + " --provider ... --email ... --client-id ..."}}
 	case errors.As(err, &fe):

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/oauth2mail/oauth2mail/internal/config"
+	"github.com/oauth2mail/oauth2mail/internal/probe"
+)
+
+// testOptions are the flags of `oauth2mail test`.
+type testOptions struct {
+	server        string // --server HOST:PORT
+	tls, starttls bool
+	ca            string
+}
+
+func testFlags(fs *pflag.FlagSet, e *env) {
+	userFlag(fs, e)
+	fs.StringVar(&e.test.server, "server", "", "HOST:PORT instead of the account's server")
+	fs.BoolVar(&e.test.tls, "tls", false, "TLS from the first byte (993, 995, 465)")
+	fs.BoolVar(&e.test.starttls, "starttls", false, "STARTTLS / STLS after the greeting (143, 110, 587)")
+	fs.StringVar(&e.test.ca, "ca", "", "PEM file of the CA that signed the server's certificate")
+}
+
+// testProtos are the protocol names `test` takes.
+var testProtos = map[string]string{"imap": config.IMAP, "pop": config.POP, "pop3": config.POP, "smtp": config.SMTP}
+
+// runTest logs in to the account's mail server as a mail client would and
+// says what worked, or why the server refused.
+func runTest(e *env, fs *pflag.FlagSet) error {
+	if fs.NArg() != 2 {
+		return usagef("test: want ACCOUNT imap|pop|smtp, e.g. oauth2mail test work imap")
+	}
+	name, proto := fs.Arg(0), testProtos[strings.ToLower(fs.Arg(1))]
+	if !config.ValidName(name) {
+		return usagef("test: %q is not an account name", name)
+	}
+	if proto == "" {
+		return usagef("test: %q is not imap, pop or smtp", fs.Arg(1))
+	}
+	if e.test.tls && e.test.starttls {
+		return usagef("test: --tls and --starttls exclude each other")
+	}
+	f, err := e.load()
+	if err != nil {
+		return err
+	}
+	a, err := f.Account(name)
+	if err != nil {
+		return err
+	}
+	srv, err := e.testServer(a, proto)
+	if err != nil {
+		return err
+	}
+	user, err := e.mailbox(a)
+	if err != nil {
+		return err
+	}
+	ca := a.CAFile
+	if e.test.ca != "" {
+		if ca, err = filepath.Abs(e.test.ca); err != nil {
+			return usagef("test: --ca %q: %v", e.test.ca, err)
+		}
+	}
+	st, err := e.broker(f).Token(e.ctx, a)
+	if err != nil {
+		return err
+	}
+	var transcript io.Writer
+	if e.verbose {
+		transcript = e.stderr
+	}
+	res, err := probe.Run(e.ctx, probe.Options{
+		Proto: proto, Server: srv, CAFile: ca, User: user, Token: st.AccessToken,
+		Account: a.Name, Email: a.Email, AppOnly: a.Flow == config.FlowClientCredentials, ClientID: a.ClientID,
+		Transcript: transcript,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, res)
+	return err
+}
+
+// testServer is the account's server for proto, with --server, --tls and
+// --starttls applied; without a mode, --server gets the mode of its port.
+func (e *env) testServer(a *config.Account, proto string) (config.Server, error) {
+	b := *a
+	fields := map[string][2]*string{
+		config.IMAP: {&b.IMAPServer, &b.IMAPTLS},
+		config.POP:  {&b.POPServer, &b.POPTLS},
+		config.SMTP: {&b.SMTPServer, &b.SMTPTLS},
+	}[proto]
+	if e.test.server != "" {
+		*fields[0], *fields[1] = e.test.server, ""
+	}
+	switch {
+	case e.test.tls:
+		*fields[1] = config.TLSImplicit
+	case e.test.starttls:
+		*fields[1] = config.TLSStartTLS
+	}
+	srv, err := b.Server(proto)
+	switch {
+	case errors.Is(err, config.ErrNoServer):
+		return srv, fmt.Errorf("%w, or pass --server HOST:PORT", err)
+	case err != nil && e.test.server != "" && strings.Contains(err.Error(), "TLS mode is unknown"):
+		return srv, usagef("test: --server: %v; pass --tls or --starttls", err)
+	case err != nil && e.test.server != "":
+		return srv, usagef("test: --server: %v", err)
+	case err != nil:
+		return srv, usagef("test: %s_server of %s: %v", proto, a.Name, err) // the config check should have caught it
+	}
+	return srv, nil
+}
