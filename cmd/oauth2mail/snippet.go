@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,6 +52,9 @@ func runConfig(e *env, fs *pflag.FlagSet) error {
 		}
 	}
 	text, more, err := clientconf.Snippet(client, p)
+	if errors.Is(err, clientconf.ErrUnquotable) {
+		return usagef("config: %v; move it to a plainer path", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func (p Params) TokenCommand() string {
 func Snippet(client string, p Params) (text string, warnings []string, err error) {
 	for _, s := range []string{p.Binary, p.ConfigPath, p.StateDir} {
 		if !config.PlainText(s) {
-			return "", nil, fmt.Errorf("%q cannot go into a mail client's config (a control character)", s)
+			return "", nil, fmt.Errorf("%q %w (it has a control character)", s, ErrUnquotable)
 		}
 	}
 	s := &snippet{p: p, a: p.Account, client: client, cmd: p.TokenCommand()}

@@ -2,6 +2,7 @@ package clientconf
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -67,8 +68,9 @@ func iniValue(s string) string {
 	return s
 }
 
-// errFetchmailQuote: a fetchmailrc string cannot hold both kinds of quote.
-var errFetchmailQuote = errors.New("fetchmail's config has no way to write a string with both ' and \"")
+// ErrUnquotable is returned for a value the client's config cannot hold:
+// a control character anywhere, both kinds of quote for fetchmail.
+var ErrUnquotable = errors.New("cannot be written in the client's config")
 
 // fetchmailQuote: fetchmail reads "..." or '...' with C escapes (\\, \x41)
 // and no way to escape the quote itself.
@@ -80,5 +82,5 @@ func fetchmailQuote(s string) (string, error) {
 	case !strings.Contains(s, `'`):
 		return `'` + s + `'`, nil
 	}
-	return "", errFetchmailQuote
+	return "", fmt.Errorf("%q %w: fetchmail strings hold ' or \", not both", s, ErrUnquotable)
 }
