@@ -7,6 +7,8 @@
 //     port for 127.0.0.1 and localhost (bare and "/"), authorization code, device code, refresh
 //     tokens (offline_access) that rotate on every use; and its twin "oauth2mail-short" whose
 //     access tokens live OP_SHORT_AT_TTL seconds
+//   * public client "<OP_CLIENT_ID>-https" registered, like some mail apps, with one https redirect
+//     on localhost: https://localhost:OP_HTTPS_REDIRECT_PORT (oauth2mail's redirect_uri over TLS)
 //   * confidential client "dovecot" that may only introspect ACCESS tokens (RFC 7662) - used by
 //     Dovecot's Lua passdb on every login, so expiry and revocation are seen at once
 //   * revocation (RFC 7009) and the library's development login/consent pages: the login name
@@ -24,6 +26,7 @@
 //                           same in all else: forces refreshes without long waits   default 60
 //   OP_DOVECOT_SECRET       client secret of the "dovecot" introspection client      required
 //   OP_DEVICE_INTERVAL      "interval" announced with device codes (RFC 8628 3.2)     default 5
+//   OP_HTTPS_REDIRECT_PORT  port of the https client's redirect        default OP_PORT - 80 + 443
 import * as http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -49,6 +52,13 @@ const DEVICE_INTERVAL = Number(process.env.OP_DEVICE_INTERVAL || 5);
 // (no path) and "http://127.0.0.1:5555/" are different, so register both forms for both hosts.
 const LOOPBACK_REDIRECTS = ['127.0.0.1', 'localhost'].flatMap((h) => [`http://${h}`, `http://${h}/`]);
 
+// oidc-provider refuses https on localhost for "native" clients ("claimed HTTPS URIs"), so the https
+// client is a "web" one: public all the same (no secret, PKCE), but its redirect matches only
+// exactly, port included. The default port follows the sandbox's scheme: BASE + 443, as OP_PORT
+// is BASE + 80.
+const HTTPS_CLIENT_ID = `${CLIENT_ID}-https`;
+const HTTPS_REDIRECT = `https://localhost:${Number(process.env.OP_HTTPS_REDIRECT_PORT || PORT - 80 + 443)}`;
+
 // Mail scopes a client may ask for; unlisted scopes are silently dropped by oidc-provider.
 const MAIL_SCOPES = [
   'mail',
@@ -69,6 +79,15 @@ const configuration = {
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     })),
+    {
+      client_id: HTTPS_CLIENT_ID,
+      client_name: `${HTTPS_CLIENT_ID} (sandbox)`,
+      application_type: 'web',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [HTTPS_REDIRECT],
+      response_types: ['code'],
+      grant_types: ['authorization_code', 'refresh_token'],
+    },
     {
       client_id: 'dovecot',
       client_secret: DOVECOT_SECRET,
