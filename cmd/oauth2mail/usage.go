@@ -25,6 +25,9 @@ Commands:
                        above to your processes (cron jobs without D-Bus too),
                        refreshes ahead of time, keeps logins alive, and says
                        once when one is lost (see the README)
+  config ACCOUNT msmtp|mbsync|neomutt|mutt|aerc|fetchmail
+                       print a working client configuration for the account
+                       (servers, XOAUTH2, the token command); warnings on stderr
   version              print the version
 
 Options for every command:
