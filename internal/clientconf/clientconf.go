@@ -99,7 +99,7 @@ func (s *snippet) comment(texts ...string) {
 // header names what the snippet is for and where it goes.
 func (s *snippet) header(where string) {
 	s.comment(fmt.Sprintf("%s for oauth2mail account %q (%s, %s): oauth2mail config %s %s",
-		clientTitle[s.client], s.a.Name, providerTitle(s.a), s.mech(), s.a.Name, s.client))
+		clientTitle[s.client], s.a.Name, providerTitle(s.a), mech, s.a.Name, s.client))
 	s.comment(where)
 }
 
@@ -113,10 +113,10 @@ func providerTitle(a *config.Account) string {
 	return t
 }
 
-// mech is the SASL mechanism every snippet uses: XOAUTH2 is what Microsoft
-// accepts, Gmail accepts it beside OAUTHBEARER, and the Cyrus SASL plugin
-// mbsync relies on implements only XOAUTH2.
-func (s *snippet) mech() string { return "XOAUTH2" }
+// mech is the SASL mechanism of every snippet: XOAUTH2 is what Microsoft
+// accepts, Gmail accepts it beside OAUTHBEARER, and the Cyrus SASL plugins
+// mbsync relies on implement only XOAUTH2.
+const mech = "XOAUTH2"
 
 // server returns the account's server for proto, or an error naming the
 // key to set.
@@ -129,13 +129,6 @@ func (s *snippet) server(proto string) (config.Server, error) {
 }
 
 var protoTitle = map[string]string{config.IMAP: "IMAP", config.POP: "POP3", config.SMTP: "SMTP"}
-
-func tlsTitle(srv config.Server) string {
-	if srv.TLS == config.TLSImplicit {
-		return "TLS"
-	}
-	return "STARTTLS"
-}
 
 // sharedIMAP and sharedSMTP are the notes on mailboxes other than the
 // account's own, in the client's words (key names the user setting).
@@ -204,7 +197,7 @@ func (s *snippet) msmtp() error {
 	kv("host", smtp.Host)
 	kv("port", strconv.Itoa(smtp.Port))
 	kv("tls", "on")
-	kv("tls_starttls", map[bool]string{true: "on", false: "off"}[smtp.TLS == config.TLSStartTLS])
+	kv("tls_starttls", scheme(smtp, "on", "off"))
 	if s.a.CAFile != "" {
 		kv("tls_trust_file", msmtpArg(s.a.CAFile))
 	}
@@ -234,7 +227,7 @@ func (s *snippet) mbsync() error {
 	s.line("User %s", mbsyncQuote(s.a.Email))
 	s.line("PassCmd %s", mbsyncQuote(s.cmd))
 	s.line("AuthMechs XOAUTH2")
-	s.line("SSLType %s", map[string]string{config.TLSImplicit: "IMAPS", config.TLSStartTLS: "STARTTLS"}[imap.TLS])
+	s.line("SSLType %s", scheme(imap, "STARTTLS", "IMAPS"))
 	if s.a.CAFile != "" {
 		s.line("CertificateFile %s", mbsyncQuote(s.a.CAFile))
 	}
@@ -257,12 +250,26 @@ func (s *snippet) mbsync() error {
 	return nil
 }
 
-func (s *snippet) mutt() error {
-	imap, err := s.server(config.IMAP)
-	if err != nil {
-		return err
+// readSend returns the IMAP and SMTP servers of a client that reads and
+// sends.
+func (s *snippet) readSend() (imap, smtp config.Server, err error) {
+	if imap, err = s.server(config.IMAP); err == nil {
+		smtp, err = s.server(config.SMTP)
 	}
-	smtp, err := s.server(config.SMTP)
+	return imap, smtp, err
+}
+
+// scheme returns the client's word for srv's TLS mode: starttls, or
+// implicit for TLS from the first byte.
+func scheme(srv config.Server, starttls, implicit string) string {
+	if srv.TLS == config.TLSImplicit {
+		return implicit
+	}
+	return starttls
+}
+
+func (s *snippet) mutt() error {
+	imap, smtp, err := s.readSend()
 	if err != nil {
 		return err
 	}
@@ -274,13 +281,7 @@ func (s *snippet) mutt() error {
 	s.comment(clientTitle[s.client] + " runs the *_oauth_refresh_command at every login and builds the XOAUTH2 string from the raw token itself.")
 	s.caNote()
 	set := func(k, v string) { s.line("set %s = %s", k, v) }
-	imapScheme, smtpScheme := "imap", "smtp"
-	if imap.TLS == config.TLSImplicit {
-		imapScheme = "imaps"
-	}
-	if smtp.TLS == config.TLSImplicit {
-		smtpScheme = "smtps"
-	}
+	imapScheme, smtpScheme := scheme(imap, "imap", "imaps"), scheme(smtp, "smtp", "smtps")
 	set("from", muttQuote(s.a.Email))
 	set("imap_user", muttQuote(s.a.Email))
 	s.sharedIMAP("imap_user")
@@ -303,11 +304,7 @@ func (s *snippet) mutt() error {
 }
 
 func (s *snippet) aerc() error {
-	imap, err := s.server(config.IMAP)
-	if err != nil {
-		return err
-	}
-	smtp, err := s.server(config.SMTP)
+	imap, smtp, err := s.readSend()
 	if err != nil {
 		return err
 	}
@@ -317,13 +314,7 @@ func (s *snippet) aerc() error {
 	if s.a.CAFile != "" {
 		s.comment("ca_file: aerc has no CA setting; on Linux start it as: SSL_CERT_FILE=" + shellQuote(s.a.CAFile) + " aerc")
 	}
-	imapScheme, smtpScheme := "imap+xoauth2", "smtp+xoauth2"
-	if imap.TLS == config.TLSImplicit {
-		imapScheme = "imaps+xoauth2"
-	}
-	if smtp.TLS == config.TLSImplicit {
-		smtpScheme = "smtps+xoauth2"
-	}
+	imapScheme, smtpScheme := scheme(imap, "imap+xoauth2", "imaps+xoauth2"), scheme(smtp, "smtp+xoauth2", "smtps+xoauth2")
 	kv := func(k, v string) { s.line("%-23s = %s", k, v) }
 	s.line("[%s]", s.a.Name)
 	kv("source", iniValue(mailURL(imapScheme, s.a.Email, imap, "")))
