@@ -22,7 +22,7 @@ func (s *session) imap() (string, error) {
 	case field(greeting, 0) != "*":
 		return "", s.notServer(greeting)
 	case word == "BYE":
-		return "", s.fail(Temporary, nil, "the server turned the connection away: %q", display(greeting, 200))
+		return "", s.fail(Temporary, nil, "the server turned the connection away: %s", quote(greeting, 200))
 	case word == "PREAUTH":
 		return "", s.fail(Misconfigured, nil, "the server logged the connection in without credentials (PREAUTH): nothing to test")
 	case word != "OK":
@@ -129,7 +129,7 @@ func (s *session) imapCmd(cmd string, untagged func(string)) (ok bool, reply str
 			return false, "", err
 		}
 		if _, cont := continuation(line); cont {
-			return false, "", s.fail(Temporary, nil, "the server asked for more of %s, which is complete: %q", field(cmd, 0), display(line, 120))
+			return false, "", s.fail(Temporary, nil, "the server asked for more of %s, which is complete: %s", field(cmd, 0), quote(line, 120))
 		}
 		if field(line, 0) == tag {
 			ok, reply := imapStatus(line)
@@ -166,7 +166,7 @@ func (s *session) imapCaps() (map[string]bool, error) {
 		return nil, err
 	}
 	if !ok || caps == nil {
-		return nil, s.fail(Temporary, nil, "CAPABILITY failed: %q", display(reply, 200))
+		return nil, s.fail(Temporary, nil, "CAPABILITY failed: %s", quote(reply, 200))
 	}
 	return caps, nil
 }

@@ -15,7 +15,7 @@ func (s *session) pop() (string, error) {
 	}
 	switch {
 	case hasPrefixFold(greeting, "-ERR"):
-		return "", s.fail(Temporary, nil, "the server turned the connection away: %q", display(greeting, 200))
+		return "", s.fail(Temporary, nil, "the server turned the connection away: %s", quote(greeting, 200))
 	case !hasPrefixFold(greeting, "+OK"):
 		return "", s.notServer(greeting)
 	}

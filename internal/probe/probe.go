@@ -300,7 +300,7 @@ func afterLine(partial []byte) string {
 	if len(partial) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" in the middle of a line (%q)", display(string(partial), 80))
+	return fmt.Sprintf(" in the middle of a line (%s)", quote(string(partial), 80))
 }
 
 // fail returns an Error of kind k for the dialogue.
@@ -319,7 +319,7 @@ func (s *session) netErr(err error, doing string) error {
 	switch {
 	case errors.Is(s.ctx.Err(), context.Canceled):
 		return s.fail(Temporary, s.ctx.Err(), "%s: interrupted", doing)
-	case s.ctx.Err() != nil:
+	case s.ctx.Err() != nil || !time.Now().Before(s.end):
 		return s.fail(Temporary, err, "%s: the test did not finish within %s", doing, s.o.Timeout)
 	case errors.As(err, &ne) && ne.Timeout():
 		return s.fail(Temporary, err, "%s: no answer within %s", doing, s.o.ReadTimeout)
@@ -358,7 +358,8 @@ func (s *session) tlsErr(err error) error {
 
 // notServer is the error for a greeting of another protocol, or none.
 func (s *session) notServer(line string) error {
-	return s.fail(Misconfigured, nil, "this does not look like an %s server: it said %q", protoName[s.o.Proto], display(line, 120)).
+	article := map[string]string{config.IMAP: "an", config.POP: "a", config.SMTP: "an"}[s.o.Proto]
+	return s.fail(Misconfigured, nil, "this does not look like %s %s server: it said %s", article, protoName[s.o.Proto], quote(line, 120)).
 		hint("check the host, the port and the TLS mode (--tls or --starttls)")
 }
 
@@ -368,7 +369,7 @@ var protoName = map[string]string{config.IMAP: "IMAP", config.POP: "POP3", confi
 func (s *session) noTLS(reply string) error {
 	e := s.fail(Misconfigured, nil, "the server does not offer STARTTLS; refusing to send a token without TLS")
 	if reply != "" {
-		e.Msg += fmt.Sprintf(" (it said %q)", display(reply, 120))
+		e.Msg += fmt.Sprintf(" (it said %s)", quote(reply, 120))
 	}
 	return e.hint("if the port speaks TLS from the first byte (993, 995, 465), use --tls; otherwise the server needs STARTTLS enabled")
 }

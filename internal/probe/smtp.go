@@ -18,7 +18,7 @@ func (s *session) smtp() (string, error) {
 	case err != nil:
 		return "", s.greetingErr(err)
 	case code != 220:
-		return "", s.fail(Temporary, nil, "the server turned the connection away: %q", display(joinReply(reply), 200))
+		return "", s.fail(Temporary, nil, "the server turned the connection away: %s", quote(joinReply(reply), 200))
 	}
 	ext, err := s.ehlo()
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *session) ehlo() (map[string][]string, error) {
 		return nil, err
 	}
 	if code != 250 {
-		return nil, s.fail(Misconfigured, nil, "the server refused EHLO: %q", display(joinReply(reply), 200)).
+		return nil, s.fail(Misconfigured, nil, "the server refused EHLO: %s", quote(joinReply(reply), 200)).
 			hint("a server without ESMTP (EHLO) has no AUTH: check the host and the port (587 or 465)")
 	}
 	ext := map[string][]string{}
@@ -106,11 +106,7 @@ func (s *session) smtpCmd(cmd string) (int, []string, error) {
 	if err := s.send(cmd); err != nil {
 		return 0, nil, err
 	}
-	code, reply, err := s.smtpReply()
-	if err != nil && code == 0 && len(reply) > 0 {
-		err = s.fail(Temporary, nil, "the server's answer to %s is not an SMTP reply: %q", field(cmd, 0), display(reply[0], 120))
-	}
-	return code, reply, err
+	return s.smtpReply()
 }
 
 // smtpReply reads a reply: its code and its lines. A line that is not a
@@ -124,7 +120,7 @@ func (s *session) smtpReply() (int, []string, error) {
 		}
 		code, err := strconv.Atoi(line[:min(3, len(line))])
 		if len(line) < 3 || err != nil || code < 200 || code > 599 || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
-			return 0, []string{line}, s.fail(Temporary, nil, "not an SMTP reply")
+			return 0, []string{line}, s.fail(Temporary, nil, "the server's answer is not an SMTP reply: %s", quote(line, 120))
 		}
 		lines = append(lines, line)
 		if len(line) == 3 || line[3] == ' ' {

@@ -214,3 +214,6 @@ func (r *redactor) run(s string) string {
 	}
 	return s
 }
+
+// quote shows server text in double quotes, made safe by display.
+func quote(s string, n int) string { return `"` + display(s, n) + `"` }
