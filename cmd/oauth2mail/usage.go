@@ -28,6 +28,12 @@ Commands:
   config ACCOUNT msmtp|mbsync|neomutt|mutt|aerc|fetchmail
                        print a working client configuration for the account
                        (servers, XOAUTH2, the token command); warnings on stderr
+  test ACCOUNT imap|pop|smtp [--user MAILBOX] [--server HOST:PORT]
+       [--tls | --starttls] [--ca FILE]
+                       log in to the mail server as a mail client does
+                       (XOAUTH2), then LIST / STAT; on a refusal, say why and
+                       what to do (exit 6); -v shows the dialogue, token
+                       redacted
   version              print the version
 
 Options for every command:
