@@ -11,7 +11,7 @@ import (
 
 const dovecotChallenge = `{"status":"401","schemes":"bearer","scope":"mail"}`
 
-// imapTLS greets with capabilities on implicit TLS.
+// imapGreet greets with capabilities.
 func imapGreet(p *peer, caps string) {
 	p.say("* OK [CAPABILITY IMAP4rev1 " + caps + "] ready.")
 }
