@@ -34,27 +34,19 @@ var testProtos = map[string]string{"imap": config.IMAP, "pop": config.POP, "pop3
 // runTest logs in to the account's mail server as a mail client would and
 // says what worked, or why the server refused.
 func runTest(e *env, fs *pflag.FlagSet) error {
-	if fs.NArg() != 2 {
-		return usagef("test: want ACCOUNT imap|pop|smtp, e.g. oauth2mail test work imap")
-	}
-	name, proto := fs.Arg(0), testProtos[strings.ToLower(fs.Arg(1))]
-	if !config.ValidName(name) {
-		return usagef("test: %q is not an account name", name)
-	}
-	if proto == "" {
-		return usagef("test: %q is not imap, pop or smtp", fs.Arg(1))
-	}
-	if e.test.tls && e.test.starttls {
-		return usagef("test: --tls and --starttls exclude each other")
-	}
-	f, err := e.load()
+	f, a, arg, err := e.accountAnd(fs, "ACCOUNT imap|pop|smtp, e.g. oauth2mail test work imap", func(arg string) error {
+		switch {
+		case testProtos[strings.ToLower(arg)] == "":
+			return usagef("test: %q is not imap, pop or smtp", arg)
+		case e.test.tls && e.test.starttls:
+			return usagef("test: --tls and --starttls exclude each other")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	a, err := f.Account(name)
-	if err != nil {
-		return err
-	}
+	proto := testProtos[strings.ToLower(arg)]
 	srv, err := e.testServer(a, proto)
 	if err != nil {
 		return err

@@ -193,6 +193,29 @@ func (e *env) account(fs *pflag.FlagSet) (*config.File, *config.Account, error) 
 	return f, a, err
 }
 
+// accountAnd loads the account named by the first of exactly two arguments
+// and returns it with the second (`test ACCOUNT imap`, `config ACCOUNT
+// msmtp`). want shows the arguments in usage errors; check vets the
+// second argument before the config is read.
+func (e *env) accountAnd(fs *pflag.FlagSet, want string, check func(string) error) (*config.File, *config.Account, string, error) {
+	if fs.NArg() != 2 {
+		return nil, nil, "", usagef("%s: want %s", fs.Name(), want)
+	}
+	name, second := fs.Arg(0), fs.Arg(1)
+	if !config.ValidName(name) {
+		return nil, nil, "", usagef("%s: %q is not an account name", fs.Name(), name)
+	}
+	if err := check(second); err != nil {
+		return nil, nil, "", err
+	}
+	f, err := e.load()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	a, err := f.Account(name)
+	return f, a, second, err
+}
+
 // token returns a valid access token for the named account.
 func (e *env) token(fs *pflag.FlagSet) (*config.Account, string, error) {
 	f, a, err := e.account(fs)

@@ -13,28 +13,18 @@ import (
 
 	"github.com/oauth2mail/oauth2mail/internal/cache"
 	"github.com/oauth2mail/oauth2mail/internal/clientconf"
-	"github.com/oauth2mail/oauth2mail/internal/config"
 )
 
 // runConfig prints a mail client's configuration for an account on
 // stdout, and on stderr what stands in its way here.
 func runConfig(e *env, fs *pflag.FlagSet) error {
 	clients := strings.Join(clientconf.Clients, "|")
-	if fs.NArg() != 2 {
-		return usagef("config: want ACCOUNT and a client: oauth2mail config ACCOUNT %s", clients)
-	}
-	name, client := fs.Arg(0), fs.Arg(1)
-	if !config.ValidName(name) {
-		return usagef("config: %q is not an account name", name)
-	}
-	if !slices.Contains(clientconf.Clients, client) {
-		return usagef("config: %q is not a client I write for; use %s", client, clients)
-	}
-	f, err := e.load()
-	if err != nil {
-		return err
-	}
-	a, err := f.Account(name)
+	_, a, client, err := e.accountAnd(fs, "ACCOUNT and a client: oauth2mail config ACCOUNT "+clients, func(client string) error {
+		if !slices.Contains(clientconf.Clients, client) {
+			return usagef("config: %q is not a client I write for; use %s", client, clients)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
