@@ -90,6 +90,8 @@ func (ag *Agent) Setup() error {
 		a := f.Accounts[name]
 		st, err := ag.load(a)
 		switch {
+		case errors.Is(err, cache.ErrNotFound) && helper.SelfContained(a):
+			ag.logf("%s: no token yet; the first request gets one with the app's credential", name)
 		case errors.Is(err, cache.ErrNotFound):
 			ag.logf("%s: not logged in yet; run: oauth2mail login %s", name, name)
 		case err != nil:
