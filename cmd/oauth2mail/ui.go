@@ -68,6 +68,8 @@ func explain(err error, account string, verbose bool) failure {
 		return failure{exitUsage, ce.Error(), nil}
 	case errors.Is(err, config.ErrNoServer):
 		return failure{exitUsage, prefix + err.Error(), nil}
+	case errors.As(err, &cre) && cre.Temporary:
+		return failure{exitTemporary, cre.Error(), []string{cre.Fix}}
 	case errors.As(err, &cre):
 		return failure{exitUsage, cre.Error(), []string{cre.Fix}}
 	case errors.As(err, &pe):

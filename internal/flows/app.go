@@ -83,7 +83,13 @@ func AppToken(ctx context.Context, a *config.Account, cred AppCredential, client
 // is decoded as x/oauth2 would, so one table classifies both.
 func classifyMSAL(op string, err error) error {
 	var ce msalerrors.CallErr
-	if !errors.As(err, &ce) || ce.Resp == nil {
+	var je msalerrors.InvalidJsonErr
+	switch {
+	case errors.As(err, &je):
+		// A 200 that is not a token response; MSAL's text carries the
+		// whole body, which may hold a token: never show it.
+		return &Error{Op: op, Kind: KindTemporary, Meaning: "the identity provider answered with something that is not a token response", Fix: "check your network (a proxy or captive portal?) and try again"}
+	case !errors.As(err, &ce) || ce.Resp == nil:
 		return Classify(op, err)
 	}
 	body := []byte(nil)

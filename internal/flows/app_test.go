@@ -71,6 +71,10 @@ func TestAppTokenErrors(t *testing.T) {
 		{"unregistered certificate", AppCredential{CertPEM: otherPEM}, nil, KindConfig, 700027, "certificate is not registered"},
 		{"not a PEM", AppCredential{CertPEM: []byte("hello"), Source: "/x/app.pem"}, nil, KindConfig, 0, "cannot use the certificate in /x/app.pem: no certificates found"},
 		{"HTML from a proxy", AppCredential{Secret: appSecret}, func() { idp.FailNext(1, 502, "text/html", "<html>Bad Gateway</html>") }, KindTemporary, 0, "not an OAuth response"},
+		{"200 without expires_in (MSAL's error would quote the body)", AppCredential{Secret: appSecret}, func() {
+			idp.FailNext(1, 200, "application/json", `{"access_token":"SECRET-TOKEN-VALUE-0123456789","token_type":"Bearer"}`)
+		}, KindTemporary, 0, "not a token response"},
+		{"200 with an HTML page", AppCredential{Secret: appSecret}, func() { idp.FailNext(1, 200, "text/html", "<html>\n<p>Log in to the hotel wifi</p>\n</html>") }, KindTemporary, 0, "not a token response"},
 		{"throttled", AppCredential{Secret: appSecret}, func() {
 			idp.FailNext(1, 429, "application/json", `{"error":"temporarily_unavailable","error_description":"AADSTS90055: throttled","error_codes":[90055]}`)
 		}, KindTemporary, 90055, "unavailable (HTTP 429)"},
@@ -88,7 +92,7 @@ func TestAppTokenErrors(t *testing.T) {
 			if e.Kind != tt.kind || e.AADSTS != tt.aadsts || !strings.Contains(e.Error(), tt.msg) {
 				t.Errorf("got kind %d AADSTS %d %q; want kind %d AADSTS %d containing %q", e.Kind, e.AADSTS, e.Error(), tt.kind, tt.aadsts, tt.msg)
 			}
-			if strings.Contains(e.Error(), appSecret) || strings.Contains(e.Error(), "not-the-secret-XYZ") {
+			if strings.ContainsAny(e.Error(), "\n\r") || strings.Contains(e.Error(), "SECRET-TOKEN-VALUE") || strings.Contains(e.Error(), appSecret) || strings.Contains(e.Error(), "not-the-secret-XYZ") {
 				t.Errorf("the error shows the secret: %s", e.Error())
 			}
 		})

@@ -237,7 +237,7 @@ func Classify(op string, err error) error {
 		if errors.As(err, &ne) || errors.As(err, &oe) || strings.Contains(err.Error(), "dial tcp") {
 			e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider cannot be reached", "check your network and try again"
 		} else {
-			e.Kind, e.Meaning = KindTemporary, err.Error()
+			e.Kind, e.Meaning = KindTemporary, firstLine(err.Error())
 		}
 	}
 	if e.Kind == 0 {

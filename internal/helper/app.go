@@ -34,9 +34,10 @@ const maxCredential = 64 << 10
 // CredentialError is an app credential that cannot be used as configured:
 // an unreadable certificate file, a failing client_secret_command.
 type CredentialError struct {
-	Account string
-	Msg     string
-	Fix     string
+	Account   string
+	Msg       string
+	Fix       string
+	Temporary bool // a command that timed out: retrying may work
 }
 
 func (e *CredentialError) Error() string { return e.Account + ": " + e.Msg }
@@ -109,8 +110,8 @@ func readCertificate(a *config.Account) ([]byte, error) {
 // runSecretCommand runs client_secret_command through the shell and
 // returns the first line it prints. Its stderr goes to log (a password
 // manager's messages); its stdout is never shown.
-func runSecretCommand(ctx context.Context, a *config.Account, log io.Writer) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, SecretCommandTimeout)
+func runSecretCommand(parent context.Context, a *config.Account, log io.Writer) (string, error) {
+	ctx, cancel := context.WithTimeout(parent, SecretCommandTimeout)
 	defer cancel()
 	var cmd *exec.Cmd
 	if runtime.GOOS == "windows" {
@@ -123,12 +124,17 @@ func runSecretCommand(ctx context.Context, a *config.Account, log io.Writer) (st
 	cmd.Stdout, cmd.Stderr = &out, log
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
+	// The hint names the setting, not the command: a command may hold a
+	// secret of its own (a passphrase, a token for a vault).
+	fix := "check client_secret_command of " + a.Name + " in the config: run it by hand; it must print the secret on its first line"
 	fail := func(msg string) (string, error) {
-		return "", &CredentialError{Account: a.Name, Msg: msg, Fix: "check that it prints the secret on one line: " + a.ClientSecretCommand}
+		return "", &CredentialError{Account: a.Name, Msg: msg, Fix: fix}
 	}
 	switch {
+	case parent.Err() != nil:
+		return "", parent.Err()
 	case ctx.Err() != nil:
-		return fail(fmt.Sprintf("client_secret_command did not finish within %s", SecretCommandTimeout))
+		return "", &CredentialError{Account: a.Name, Msg: fmt.Sprintf("client_secret_command did not finish within %s (a password manager waiting for a passphrase?)", SecretCommandTimeout), Fix: fix, Temporary: true}
 	case err != nil:
 		return fail("client_secret_command failed: " + err.Error())
 	case out.over:

@@ -164,7 +164,7 @@ func TestAppSecretCommand(t *testing.T) {
 				return
 			}
 			var ce *CredentialError
-			if !errors.As(err, &ce) || !strings.Contains(ce.Error(), tt.want) || !strings.Contains(ce.Fix, tt.command) {
+			if !errors.As(err, &ce) || !strings.Contains(ce.Error(), tt.want) || strings.Contains(ce.Fix, tt.command) || !strings.Contains(ce.Fix, "client_secret_command of svc") {
 				t.Fatalf("Token: %v, want a CredentialError containing %q", err, tt.want)
 			}
 			if idp.Stats().ClientCredentials != 0 {

@@ -26,8 +26,9 @@ import (
 // that live less than three times as long get a third of their lifetime.
 const Skew = 5 * time.Minute
 
-// LockTimeout bounds the wait for another process's refresh.
-const LockTimeout = 2 * flows.HTTPTimeout
+// LockTimeout bounds the wait for another process's refresh: its
+// client_secret_command and IdP request, with room to spare.
+const LockTimeout = SecretCommandTimeout + 2*flows.HTTPTimeout
 
 // ErrLoginNeeded: there is no usable sign-in; a person must run login.
 var ErrLoginNeeded = errors.New("login needed")
@@ -155,6 +156,12 @@ func (b *Broker) refresh(ctx context.Context, a *config.Account, good func(*cach
 	}
 	var tok *oauth2.Token
 	if a.Flow == config.FlowClientCredentials {
+		// The store must take the token before the IdP is asked for it:
+		// a certificate account in cron without D-Bus would otherwise get
+		// a token, lose it and ask again at every call.
+		if err := s.Check(a.Name); err != nil {
+			return nil, err
+		}
 		tok, err = b.appToken(ctx, a, st)
 	} else {
 		tok, st, err = b.redeem(ctx, s, a, st, good)
