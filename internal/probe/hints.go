@@ -23,7 +23,7 @@ func (s *session) refused(reply, after string) error {
 		msg += fmt.Sprintf(" (after the error challenge %s)", s.challenge)
 	}
 	e := s.fail(Rejected, nil, "%s", msg)
-	e.Reply, e.Challenge = s.red.redact(reply), s.challenge
+	e.Reply, e.Challenge = s.red.redact(reply), s.red.redact(s.challenge)
 	if temporary(s.o.Proto, reply) {
 		e.Kind = Temporary
 		return e.hint("the server could not check the token just now; try again later")

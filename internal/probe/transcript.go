@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -160,7 +161,20 @@ type redactor struct {
 
 func newRedactor(sasl, token string) *redactor {
 	r := &redactor{sasl: sasl, token: token, windows: map[string]bool{}}
-	for _, s := range []string{sasl, token} {
+	secrets := []string{sasl, token}
+	// A server may echo the token inside base64 of its own (a JSON error
+	// challenge quoting it): its base64 depends on the token's offset mod
+	// 3, so add the three encodings, minus the 4-character groups at
+	// either end, which mix in the neighbouring bytes.
+	for k := range 3 {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			e := enc.EncodeToString(append(make([]byte, k), token...))
+			if len(e) > 8 {
+				secrets = append(secrets, e[4:len(e)-4])
+			}
+		}
+	}
+	for _, s := range secrets {
 		for i := 0; i+secretWindow <= len(s); i++ {
 			r.windows[s[i:i+secretWindow]] = true
 		}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -101,4 +102,23 @@ func TestNoTranscript(t *testing.T) {
 	tr.write(fromClient, []byte("x\n"))
 	tr.note("y")
 	tr.flush() // nothing to write to, nothing written
+}
+
+// A server that echoes the token inside base64 of its own (a JSON error
+// challenge quoting it) is redacted at each of the three alignments, in
+// both base64 alphabets.
+func TestTranscriptRedactsBase64Echo(t *testing.T) {
+	saslB64 := sasl.XOAUTH2(testUser, testToken)
+	for pad := range 3 {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			echo := enc.EncodeToString([]byte(`{"status":"401","x":"` + strings.Repeat("a", pad) + testToken + `"}`))
+			var out bytes.Buffer
+			tr := newTranscript(&out, newRedactor(saslB64, testToken))
+			tr.write(fromServer, []byte("+ "+echo+"\r\n"))
+			tr.flush()
+			if strings.Contains(out.String(), echo[40:60]) || !strings.Contains(out.String(), "redacted>") {
+				t.Errorf("pad %d: the base64 echo is shown: %.120s", pad, out.String())
+			}
+		}
+	}
 }
