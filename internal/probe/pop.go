@@ -103,7 +103,7 @@ func (s *session) popCapa() (capa, error) {
 		return nil, err
 	}
 	caps := capa{}
-	for range maxLines {
+	for range maxKept {
 		line, err := s.readLine()
 		if err != nil {
 			return nil, err
@@ -116,7 +116,7 @@ func (s *session) popCapa() (capa, error) {
 			caps[strings.ToUpper(f[0])] = f[1:]
 		}
 	}
-	return nil, s.fail(Temporary, nil, "more than %d lines in the answer to CAPA", maxLines)
+	return nil, s.fail(Temporary, nil, "more than %d lines in the answer to CAPA", maxKept)
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -30,10 +30,13 @@ const (
 )
 
 // maxLine bounds a line read from the server; maxLines the lines of one
-// reply (a capability list, an IMAP LIST, a POP3 CAPA).
+// reply that are only counted (an IMAP LIST); maxKept the lines of one that
+// are kept (an SMTP reply, a POP3 CAPA: real servers send about 20), so a
+// hostile server cannot fill memory within the timeout.
 const (
 	maxLine  = 16 << 10
 	maxLines = 100000
+	maxKept  = 1000
 )
 
 // Options say what to test.

@@ -113,7 +113,7 @@ func (s *session) smtpCmd(cmd string) (int, []string, error) {
 // reply line yields code 0, that line and an error.
 func (s *session) smtpReply() (int, []string, error) {
 	var lines []string
-	for range maxLines {
+	for range maxKept {
 		line, err := s.readLine()
 		if err != nil {
 			return 0, nil, err
@@ -127,7 +127,7 @@ func (s *session) smtpReply() (int, []string, error) {
 			return code, lines, nil
 		}
 	}
-	return 0, nil, s.fail(Temporary, nil, "a reply of more than %d lines", maxLines)
+	return 0, nil, s.fail(Temporary, nil, "a reply of more than %d lines", maxKept)
 }
 
 // joinReply shows a multi-line reply on one line.
