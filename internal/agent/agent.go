@@ -343,11 +343,17 @@ func (ag *Agent) due(a *config.Account, set config.Agent, now time.Time) (time.T
 			}
 		}
 	}
-	if st.RefreshToken == "" {
+	// App-only accounts have no refresh token to keep alive, only an
+	// access token to renew ahead of time while they are in use.
+	app := a.Flow == config.FlowClientCredentials
+	if st.RefreshToken == "" && (!app || st.AccessToken == "") {
 		return time.Time{}, nil
 	}
 	keepAlive := time.Duration(set.KeepAlive)
-	due := st.Issued().Add(keepAlive)
+	var due time.Time
+	if !app {
+		due = st.Issued().Add(keepAlive)
+	}
 	ag.mu.Lock()
 	lastUse := later(ag.lastUse[a.Name], ag.started)
 	r := ag.retry[a.Name]
@@ -355,9 +361,12 @@ func (ag *Agent) due(a *config.Account, set config.Agent, now time.Time) (time.T
 	if now.Sub(lastUse) < time.Duration(set.IdleAfter) {
 		// In use: refresh a few minutes before the access token expires,
 		// so callers never wait for the identity provider.
-		if t := st.Expiry.Add(-helper.Lead(st)); t.Before(due) {
+		if t := st.Expiry.Add(-helper.Lead(st)); due.IsZero() || t.Before(due) {
 			due = t
 		}
+	}
+	if due.IsZero() {
+		return time.Time{}, nil
 	}
 	due = later(due, st.Issued().Add(minSpacing))
 	if r.n > 0 {

@@ -96,6 +96,11 @@ func (f *fixture) writeConfig(agentToml string, accounts ...string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[agent]\n%s\n", agentToml)
 	for _, name := range accounts {
+		if strings.HasPrefix(name, "app") { // app-only, on the fake's https side
+			base, _ := f.idp.StartTLS()
+			fmt.Fprintf(&b, "[accounts.%s]\nprovider = \"microsoft\"\nflow = \"client-credentials\"\ntenant = \"contoso.com\"\nemail = \"%s@contoso.com\"\nclient_id = %q\nclient_secret = %q\nstore = \"file\"\nauthority_host = %q\n\n", name, name, testAppID, testAppSecret, base)
+			continue
+		}
 		fmt.Fprintf(&b, "[accounts.%s]\nprovider = \"microsoft\"\nemail = \"%s@contoso.com\"\nclient_id = \"c\"\nstore = \"file\"\nauthority_host = %q\n\n", name, name, f.idp.URL)
 	}
 	if err := os.WriteFile(f.confPath, []byte(b.String()), 0o600); err != nil {
@@ -688,5 +693,43 @@ func TestReloadKeepsLastGoodConfig(t *testing.T) {
 	f.ag.Reload()
 	if _, ok := f.ag.Config().Accounts["home"]; !ok {
 		t.Error("Reload did not read the new config")
+	}
+}
+
+const (
+	testAppID     = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+	testAppSecret = "app-secret~Value.0123456789"
+)
+
+// An app-only account in use is renewed Lead before its expiry like any
+// other, though it has no refresh token; idle, it is left alone (there is
+// no refresh token to keep alive).
+func TestAppOnlyRenewedAhead(t *testing.T) {
+	f := newFixture(t, agentConf, "app")
+	f.idp.AddApp(fakeidp.App{ClientID: testAppID, Secret: testAppSecret})
+	f.ag.Broker.HTTPClient = f.idp.TLSClient()
+	f.setup()
+	if due := f.due("app", f.t0); !due.IsZero() {
+		t.Fatalf("due = %s with no token yet, want nothing (the first request gets one)", f.rel(due))
+	}
+	conf := f.ag.Config()
+	first, err := f.ag.Broker.Token(context.Background(), conf.Accounts["app"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first.Expiry.Add(-helper.Lead(first))
+	if due := f.due("app", f.t0); !near(due, want, time.Second) {
+		t.Fatalf("due = %s, want %s (Lead before expiry)", f.rel(due), f.rel(want))
+	}
+	f.tickAt(want.Add(time.Second))
+	if n := f.idp.Stats().ClientCredentialsOK; n != 2 {
+		t.Fatalf("%d app tokens after the due time, want 2 (the first and the renewal)", n)
+	}
+	if st := f.state("app"); st.AccessToken == first.AccessToken || st.RefreshToken != "" {
+		t.Errorf("after the renewal: new access token %v, refresh token %d bytes", st.AccessToken != first.AccessToken, len(st.RefreshToken))
+	}
+	// Idle for longer than idle_after: nothing is scheduled.
+	if due := f.due("app", f.t0.Add(4*time.Hour)); !due.IsZero() {
+		t.Errorf("idle app-only account due at %s, want nothing", f.rel(due))
 	}
 }
