@@ -89,8 +89,13 @@ func (e *env) readSecret(a *config.Account) (string, error) {
 		}
 		return s, nil
 	}
-	s, err := promptSecret(fmt.Sprintf("Client secret of app %s for %s (the secret's Value; input is hidden): ", a.ClientID, a.Name))
-	if err != nil {
+	s, err := promptSecret(e.ctx, fmt.Sprintf("Client secret of app %s for %s (the secret's Value; input is hidden): ", a.ClientID, a.Name))
+	switch {
+	case e.ctx.Err() != nil:
+		return "", e.ctx.Err()
+	case errors.Is(err, errNothingTyped):
+		return "", usagef("login: no client secret was typed; nothing was stored")
+	case err != nil:
 		return "", usagef("login: %s needs the app's client secret and there is no terminal to ask on (%v); pipe it in: ... | oauth2mail login %s --secret-stdin", a.Name, err, a.Name)
 	}
 	return s, nil

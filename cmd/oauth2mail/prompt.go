@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,10 +11,14 @@ import (
 	"golang.org/x/term"
 )
 
+// errNothingTyped: the person pressed Enter at the prompt.
+var errNothingTyped = errors.New("nothing was typed")
+
 // promptSecret asks on the controlling terminal, without echo, and returns
 // what was typed. Standard input and output are left alone: they may be
-// pipes.
-func promptSecret(prompt string) (string, error) {
+// pipes. Ctrl-C (ctx cancelled) gives the terminal its echo back and
+// returns ctx's error.
+func promptSecret(ctx context.Context, prompt string) (string, error) {
 	name := "/dev/tty"
 	if runtime.GOOS == "windows" {
 		name = "CONIN$"
@@ -23,18 +28,39 @@ func promptSecret(prompt string) (string, error) {
 		return "", err
 	}
 	defer tty.Close()
-	if !term.IsTerminal(int(tty.Fd())) {
+	fd := int(tty.Fd())
+	if !term.IsTerminal(fd) {
 		return "", errors.New("not a terminal")
 	}
-	fmt.Fprint(tty, prompt)
-	b, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
+	saved, err := term.GetState(fd)
 	if err != nil {
 		return "", err
 	}
-	s := strings.TrimSpace(string(b))
+	fmt.Fprint(tty, prompt)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		term.Restore(fd, saved)
+		fmt.Fprintln(tty)
+		return "", ctx.Err()
+	}
+	fmt.Fprintln(tty)
+	if r.err != nil {
+		return "", r.err
+	}
+	s := strings.TrimSpace(string(r.b))
 	if s == "" {
-		return "", errors.New("nothing was typed")
+		return "", errNothingTyped
 	}
 	return s, nil
 }
