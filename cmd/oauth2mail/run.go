@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/oauth2mail/oauth2mail/internal/cache"
+	"github.com/oauth2mail/oauth2mail/internal/clientconf"
 	"github.com/oauth2mail/oauth2mail/internal/config"
 	"github.com/oauth2mail/oauth2mail/internal/helper"
 	"github.com/oauth2mail/oauth2mail/internal/sasl"
@@ -300,6 +303,13 @@ func runLogout(e *env, fs *pflag.FlagSet) error {
 	}
 	if err := e.broker(f).Logout(e.ctx, a); err != nil {
 		return err
+	}
+	// The copy of the access token the fetchmail snippet keeps, if any.
+	tf := clientconf.FetchmailTokenFile(cache.DefaultDir(), a.Name)
+	for _, p := range []string{tf, tf + ".new"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: logged out, but cannot remove %s: %w", a.Name, p, err)
+		}
 	}
 	e.tellAgent(a.Name)
 	fmt.Fprintf(e.stderr, "oauth2mail: %s: logged out; stored tokens and key removed\n", a.Name)

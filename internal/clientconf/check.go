@@ -195,8 +195,13 @@ func firstLine(s string) string {
 func Binary(exe string, lookPath func(string) (string, error)) (string, []string) {
 	var w []string
 	onPath, err := lookPath("oauth2mail")
-	if err == nil && sameFile(onPath, exe) {
+	if err == nil && sameFile(onPath, exe) && !underHome(onPath) {
 		return "oauth2mail", nil
+	}
+	if err == nil && sameFile(onPath, exe) {
+		// ~/go/bin, ~/.local/bin: often on the PATH of an interactive
+		// shell only, not of cron or a systemd service running the client.
+		return exe, nil
 	}
 	if err == nil {
 		w = append(w, fmt.Sprintf("oauth2mail on $PATH is %s, not this program: the snippet names this one by its full path, %s", onPath, exe))
@@ -205,6 +210,16 @@ func Binary(exe string, lookPath func(string) (string, error)) (string, []string
 		w = append(w, fmt.Sprintf("this oauth2mail runs from a temporary build (%s; go run?), which will be gone when the mail client needs it: install it (go install ./cmd/oauth2mail) and run this again", exe))
 	}
 	return exe, w
+}
+
+// underHome reports whether path is in the user's home directory.
+func underHome(path string) bool {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" || home == "/" {
+		return false
+	}
+	rel, err := filepath.Rel(home, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func sameFile(a, b string) bool {

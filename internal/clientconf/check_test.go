@@ -139,6 +139,15 @@ func TestBinary(t *testing.T) {
 		return func(string) (string, error) { return p, nil }
 	}
 	missing := func(string) (string, error) { return "", errors.New("not found") }
+	// ~/go/bin is on an interactive shell's PATH, rarely on cron's: the
+	// snippet names the full path.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	homeExe := filepath.Join(home, "go", "bin", "oauth2mail")
+	os.MkdirAll(filepath.Dir(homeExe), 0o755)
+	if err := os.WriteFile(homeExe, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		exe      string
@@ -151,6 +160,7 @@ func TestBinary(t *testing.T) {
 		{"another oauth2mail on PATH", exe, found(other), exe, "oauth2mail on $PATH is " + other + ", not this program"},
 		{"none on PATH", exe, missing, exe, ""},
 		{"go run", "/tmp/go-build2093/b001/exe/oauth2mail", missing, "/tmp/go-build2093/b001/exe/oauth2mail", "temporary build"},
+		{"on PATH in the home directory (~/go/bin)", homeExe, found(homeExe), homeExe, ""},
 	} {
 		got, w := Binary(tc.exe, tc.lookPath)
 		if got != tc.want {

@@ -332,12 +332,18 @@ func (s *snippet) aerc() error {
 	return nil
 }
 
+// FetchmailTokenFile is where the fetchmail snippet keeps the access token
+// for fetchmail's passwordfile (0600); logout removes it.
+func FetchmailTokenFile(stateDir, account string) string {
+	return filepath.Join(stateDir, account+".fetchmail-token")
+}
+
 func (s *snippet) fetchmail() error {
 	imap, err := s.server(config.IMAP)
 	if err != nil {
 		return err
 	}
-	tokenFile := filepath.Join(s.p.StateDir, s.a.Name+".fetchmail-token")
+	tokenFile := FetchmailTokenFile(s.p.StateDir, s.a.Name)
 	s.header("Add it to ~/.fetchmailrc (chmod 600), then: fetchmail")
 	s.comment("Debian 12's fetchmail 6.4 (and every fetchmail 6 without distribution patches) has no OAuth mechanism:",
 		"this needs fetchmail 7, or a fetchmail 6 with the OAUTHBEARER and passwordfile patches (openSUSE's, for one).",
