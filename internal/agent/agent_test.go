@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -20,25 +19,8 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/fakeidp"
 	"github.com/oauth2mail/oauth2mail/internal/flows"
 	"github.com/oauth2mail/oauth2mail/internal/helper"
+	"github.com/oauth2mail/oauth2mail/internal/testutil"
 )
-
-// syncBuffer is a log several goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fixture is an agent (not running: tests call due, tick and refresh, or
 // start Run themselves) with a fake clock, a fake IdP and file-store
@@ -47,7 +29,7 @@ type fixture struct {
 	t        *testing.T
 	idp      *fakeidp.Server
 	ag       *Agent
-	log      *syncBuffer
+	log      *testutil.SyncBuffer
 	confPath string
 	stateDir string
 	t0       time.Time
@@ -67,7 +49,7 @@ idle_after = "3h"
 // named accounts (none logged in), and returns the agent before Setup.
 func newFixture(t *testing.T, agentToml string, accounts ...string) *fixture {
 	t.Helper()
-	f := &fixture{t: t, log: &syncBuffer{}, life: time.Hour}
+	f := &fixture{t: t, log: &testutil.SyncBuffer{}, life: time.Hour}
 	f.idp = fakeidp.New(fakeidp.Options{StrictRotation: true})
 	t.Cleanup(f.idp.Close)
 	dir := t.TempDir()

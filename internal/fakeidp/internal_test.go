@@ -1,14 +1,14 @@
 package fakeidp
 
 import (
-	"bytes"
 	"encoding/json"
 	"log"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/oauth2mail/oauth2mail/internal/testutil"
 )
 
 func TestGrantScopes(t *testing.T) {
@@ -89,23 +89,6 @@ func TestUserCode(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestDebugEnv(t *testing.T) {
 	t.Setenv("FAKEIDP_DEBUG", "1")
 	if s := NewHandler(Options{}); s.debug == nil {
@@ -122,7 +105,7 @@ func TestDebugEnv(t *testing.T) {
 func TestDebugLogHasNoSecrets(t *testing.T) {
 	s := New(Options{})
 	defer s.Close()
-	var logbuf syncBuffer
+	var logbuf testutil.SyncBuffer
 	s.debug = log.New(&logbuf, "fakeidp: ", 0)
 	base := s.URL + "/organizations/oauth2/v2.0"
 	post := func(u string, form url.Values) map[string]any {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/oauth2mail/oauth2mail/internal/testutil"
 )
 
 // tokenEndpoint redeems the one code "the-code" the way an IdP does: the
@@ -73,26 +75,8 @@ func (te *tokenEndpoint) config() *oauth2.Config {
 	}
 }
 
-// syncBuffer is the person's terminal: Browser writes, the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type login struct {
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan error
 	tok  *oauth2.Token
 	// What the terminal showed once Browser waits for the browser.
@@ -111,7 +95,7 @@ var (
 func startLogin(t *testing.T, te *tokenEndpoint, opt BrowserOptions) *login {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &login{out: &syncBuffer{}, done: make(chan error, 1)}
+	l := &login{out: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	t.Cleanup(func() {
 		cancel()
 		<-l.done
