@@ -28,10 +28,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"oauth2mail":  main1,
-		"fakebrowser": fakeBrowser,
-	}))
+	testscript.Main(m, map[string]func(){
+		"oauth2mail":  func() { os.Exit(main1()) },
+		"fakebrowser": func() { os.Exit(fakeBrowser()) },
+	})
 }
 
 // The CLI contract: each testdata/*.txtar drives the real binary against a

@@ -127,15 +127,6 @@ func (f *fixture) noticeCount() int {
 	return len(f.notices)
 }
 
-func (f *fixture) account(name string) *config.Account {
-	f.t.Helper()
-	a, err := f.ag.Config().Account(name)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return a
-}
-
 // store is what a separate oauth2mail process would open.
 func (f *fixture) store() *cache.Store { return cache.New(f.stateDir, cache.KindFile) }
 
