@@ -21,8 +21,9 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/sasl"
 )
 
-// Version is set with -ldflags "-X main.Version=..." by release builds.
-var Version string
+// Version and Commit are set with -ldflags "-X main.Version=... -X
+// main.Commit=..." by release builds (scripts/release).
+var Version, Commit string
 
 // env is what every command gets: its streams, the global options and the
 // values of its own flags.
@@ -324,8 +325,39 @@ func runVersion(e *env, fs *pflag.FlagSet) error {
 			v = bi.Main.Version
 		}
 	}
+	if c := commit(); c != "" {
+		v += " (" + c + ")"
+	}
 	_, err := fmt.Fprintf(e.stdout, "oauth2mail %s\n", v)
 	return err
+}
+
+// commit is the commit the binary was built from: Commit, else what the
+// go command recorded (vcs.revision, with "+dirty" for local changes).
+func commit() string {
+	if Commit != "" {
+		return Commit
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + dirty
 }
 
 func statusFlags(fs *pflag.FlagSet, e *env) {
