@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/cache"
 	"github.com/oauth2mail/oauth2mail/internal/config"
 	"github.com/oauth2mail/oauth2mail/internal/flows"
+	"github.com/oauth2mail/oauth2mail/internal/shell"
 )
 
 // App-only (client-credentials) accounts have no refresh token: a new
@@ -113,16 +113,10 @@ func readCertificate(a *config.Account) ([]byte, error) {
 func runSecretCommand(parent context.Context, a *config.Account, log io.Writer) (string, error) {
 	ctx, cancel := context.WithTimeout(parent, SecretCommandTimeout)
 	defer cancel()
-	var cmd *exec.Cmd
-	if runtime.GOOS == "windows" {
-		cmd = exec.CommandContext(ctx, "cmd", "/C", a.ClientSecretCommand)
-	} else {
-		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", a.ClientSecretCommand)
-	}
+	cmd := shell.Command(ctx, a.ClientSecretCommand)
 	var out limitedBuffer
 	out.limit = maxCredential
 	cmd.Stdout, cmd.Stderr = &out, log
-	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	// The hint names the setting, not the command: a command may hold a
 	// secret of its own (a passphrase, a token for a vault).

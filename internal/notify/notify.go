@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/oauth2mail/oauth2mail/internal/shell"
 )
 
 // Timeout bounds a notify command; a hung command is killed.
@@ -51,7 +53,7 @@ func Send(ctx context.Context, command string, n Notice, log io.Writer) {
 	var argv []string
 	switch {
 	case command != "":
-		argv = shell(command)
+		argv = shell.Argv(command)
 	case hasDisplay():
 		p, err := exec.LookPath("notify-send")
 		if err != nil {
@@ -67,13 +69,11 @@ func Send(ctx context.Context, command string, n Notice, log io.Writer) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := shell.Exec(ctx, argv...)
 	cmd.Env = append(os.Environ(), n.Env()...)
 	cmd.Stdin = nil
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	killGroup(cmd)
-	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		err = fmt.Errorf("killed after %s", Timeout)
@@ -89,13 +89,6 @@ func Send(ctx context.Context, command string, n Notice, log io.Writer) {
 		fmt.Fprintf(log, "oauth2mail: notify command for %s failed (%v)%s\n", n.Account, err, msg)
 		fmt.Fprintln(log, line)
 	}
-}
-
-func shell(command string) []string {
-	if runtime.GOOS == "windows" {
-		return []string{"cmd", "/c", command}
-	}
-	return []string{"/bin/sh", "-c", command}
 }
 
 func hasDisplay() bool {
