@@ -136,10 +136,7 @@ func (s *Server) redeemClientCredentials(r *http.Request, form url.Values, tenan
 	defer s.mu.Unlock()
 	s.stats.ClientCredentialsOK++
 	g := s.newGrant("app:"+app.ClientID, app.ClientID, tenant, []string{scope}, now)
-	resp := s.issue(g, []string{scope}, false, "", now)
-	delete(s.rts, resp.RefreshToken) // app-only: no refresh token
-	resp.RefreshToken = ""
-	return resp, nil
+	return s.issueAccess(g, []string{scope}, now), nil
 }
 
 // checkAssertion verifies a client assertion (RFC 7523) signed with the

@@ -271,26 +271,32 @@ func (s *Server) newGrant(login, clientID, tenant string, consented []string, no
 // issue mints an access token, a rotated refresh token and, if asked for,
 // an ID token. Called with s.mu held.
 func (s *Server) issue(g *grant, granted []string, openid bool, nonce string, now time.Time) tokenResponse {
+	resp := s.issueAccess(g, granted, now)
+	rt := newRefreshToken()
+	s.rts[rt] = &refreshToken{g: g, issued: now}
+	g.newestRT = rt
+	resp.RefreshToken = rt
+	if openid {
+		resp.IDToken = idToken(g, nonce, now)
+	}
+	return resp
+}
+
+// issueAccess mints an access token alone (app-only tokens have no
+// refresh token). Called with s.mu held.
+func (s *Server) issueAccess(g *grant, granted []string, now time.Time) tokenResponse {
 	scope := strings.Join(granted, " ")
 	life := s.atLifetime
 	at := newAccessToken()
 	s.ats[at] = &accessToken{g: g, scope: scope, issued: now, expires: now.Add(life)}
-	rt := newRefreshToken()
-	s.rts[rt] = &refreshToken{g: g, issued: now}
-	g.newestRT = rt
 	secs := max(int(life/time.Second), 1) // 0 would mean "never expires" to clients
-	resp := tokenResponse{
+	return tokenResponse{
 		TokenType:    "Bearer",
 		Scope:        scope,
 		ExpiresIn:    secs,
 		ExtExpiresIn: secs,
 		AccessToken:  at,
-		RefreshToken: rt,
 	}
-	if openid {
-		resp.IDToken = idToken(g, nonce, now)
-	}
-	return resp
 }
 
 func ptr[T any](v T) *T { return &v }
