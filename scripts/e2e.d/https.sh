@@ -28,23 +28,10 @@ EOF
 # The person at the browser: Chromium signs in on oidc-provider's pages, meets the certificate
 # warning on the way back, and proceeds past it. Prints one JSON line of what it saw.
 cat >"$state/https-login.mjs" <<EOF
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { chromium } from '$SUPPORT/node_modules/playwright-core/index.mjs';
+import { withPage } from '$SUPPORT/chromium.mjs';
 
 const [authorizeUrl, login] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2mail-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
-try {
-  await context.route((u) => !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname), (r) => r.abort());
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(20000);
+await withPage(20000, async (page) => {
   await page.goto(authorizeUrl);
   await page.fill('input[name="login"]', login);
   await page.fill('input[name="password"]', 'sandbox');
@@ -63,10 +50,7 @@ try {
     warning: warning.match(/Your connection is not private|NET::ERR_CERT_[A-Z_]+/g), proceed, page: h1,
     at: page.url().replace(/code=[^&]+/, 'code=...'),
   }));
-} finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
-}
+});
 EOF
 
 # \$BROWSER for oauth2mail: compare fingerprints first (as the printed instructions invite), then

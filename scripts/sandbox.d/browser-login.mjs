@@ -1,16 +1,13 @@
 #!/usr/bin/env node
-// Play the user in a real browser: open an authorization URL in headless Chromium (Debian's
-// /usr/bin/chromium driven by playwright-core; no browser download), type the login name on the
-// OAuth server's login page, approve its consent page, and wait until the browser is redirected to
-// the loopback address in the request (the listener of the program under test gets the code).
+// Play the user in a real browser: open an authorization URL in headless Chromium (chromium.mjs),
+// type the login name on the OAuth server's login page, approve its consent page, and wait until
+// the browser is redirected to the loopback address in the request (the listener of the program
+// under test gets the code).
 //
 // Usage: browser-login.mjs --url AUTHORIZE_URL LOGIN
 // Env:   CHROMIUM (default /usr/bin/chromium), BROWSER_TIMEOUT_MS (default 20000), VERBOSE=1
 // Prints one JSON line {"redirected_to": ..., "ms": ...} (the code is masked); exit 0 on success.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { chromium } from 'playwright-core';
+import { withPage } from './chromium.mjs';
 
 const T0 = performance.now();
 const ms = () => Math.round(performance.now() - T0);
@@ -26,22 +23,8 @@ if (flag !== '--url' || !authorizeUrl || !login) {
 const server = new URL(authorizeUrl).origin;
 const isLoopbackRedirect = (u) => /^(127\.0\.0\.1|localhost|\[::1\])$/.test(u.hostname) && u.origin !== server;
 
-// A fresh profile every time, removed afterwards; no network but loopback (there is none anyway:
-// the flags stop Chromium's own background connections, which this machine would refuse).
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2mail-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
-log('browser launched');
-let finalUrl;
-try {
-  // the development pages @import web fonts: fail non-loopback requests at once instead of waiting
-  await context.route((u) => !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname), (r) => r.abort());
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
+const finalUrl = await withPage(TIMEOUT, async (page) => {
+  log('browser launched');
   await page.goto(authorizeUrl);
   for (let i = 0; i < MAX_PAGES && !isLoopbackRedirect(new URL(page.url())); i += 1) {
     if ((await page.title()).startsWith('oops')) {
@@ -62,11 +45,8 @@ try {
     await navigation;
     await page.waitForLoadState('domcontentloaded');
   }
-  finalUrl = page.url();
-  log('final url', finalUrl);
-  if (!isLoopbackRedirect(new URL(finalUrl))) throw new Error(`no loopback redirect; browser is at ${finalUrl}`);
-} finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
-}
+  log('final url', page.url());
+  if (!isLoopbackRedirect(new URL(page.url()))) throw new Error(`no loopback redirect; browser is at ${page.url()}`);
+  return page.url();
+});
 console.log(JSON.stringify({ redirected_to: finalUrl.replace(/code=[^&]+/, 'code=...'), ms: ms() }));
