@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1245,5 +1246,40 @@ func TestDiscovery(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&d)
 	if d["token_endpoint"] != s.URL+"/consumers/oauth2/v2.0/token" || d["issuer"] != "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0" {
 		t.Errorf("discovery: got %v", d)
+	}
+}
+
+// Secrets lists every code and token the fake issued, used or not, and the
+// registered app secrets; never a user code.
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, fakeidp.Options{})
+	s.AddApp(fakeidp.App{ClientID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", Secret: "app-secret~Value.0123456789"})
+	conf := config(s, "organizations")
+
+	verifier := oauth2.GenerateVerifier()
+	code := redirected(t, authorize(t, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))).Get("code")
+	tok, err := conf.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := conf.DeviceAuth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := s.Secrets()
+	want := []string{code, tok.AccessToken, tok.RefreshToken, refreshed.AccessToken, refreshed.RefreshToken, da.DeviceCode, "app-secret~Value.0123456789"}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("Secrets lacks %.8q... (%d chars)", w, len(w))
+		}
+	}
+	if len(got) != len(want) || slices.Contains(got, da.UserCode) {
+		t.Errorf("Secrets: got %d values, want exactly these %d (no user code)", len(got), len(want))
 	}
 }

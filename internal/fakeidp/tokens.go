@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -199,4 +201,26 @@ func grantScopes(requested, consented []string) (granted []string, openid bool, 
 		}
 	}
 	return granted, openid, missing
+}
+
+// Secrets returns every secret the server has handed out or holds: the
+// access tokens, refresh tokens, authorization codes and device codes it
+// ever issued (used, expired and revoked ones too) and the client secrets
+// of the apps registered with AddApp, sorted. Leak tests look for them
+// where they must not be. (User codes are not secrets: people read them
+// off the screen.)
+func (s *Server) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := slices.Collect(maps.Keys(s.ats))
+	all = slices.AppendSeq(all, maps.Keys(s.rts))
+	all = slices.AppendSeq(all, maps.Keys(s.codes))
+	all = slices.AppendSeq(all, maps.Keys(s.devices))
+	for _, a := range s.apps {
+		if a.Secret != "" {
+			all = append(all, a.Secret)
+		}
+	}
+	slices.Sort(all)
+	return all
 }
