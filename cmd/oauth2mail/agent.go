@@ -24,7 +24,7 @@ import (
 )
 
 func agentFlags(fs *pflag.FlagSet, e *env) {
-	fs.StringVar(&e.socket, "socket", "", "socket path (default $XDG_RUNTIME_DIR/oauth2mail/agent.sock)")
+	fs.StringVar(&e.socket, "socket", "", "socket `PATH` (default $XDG_RUNTIME_DIR/oauth2mail/agent.sock)")
 }
 
 // runAgent runs the agent in the foreground until SIGTERM or SIGINT.

@@ -21,11 +21,11 @@ func loginFlags(fs *pflag.FlagSet, e *env) {
 	fs.BoolVar(&login.browser, "browser", false, "use the browser (authorization code + PKCE)")
 	fs.BoolVar(&login.noOpen, "no-open", false, "print the sign-in URL instead of opening a browser")
 	fs.BoolVar(&login.secretStdin, "secret-stdin", false, "app-only accounts: read the client secret from standard input")
-	fs.StringVar(&login.provider, "provider", "", "create the account: microsoft, google or generic")
-	fs.StringVar(&login.email, "email", "", "create the account: the mailbox address")
-	fs.StringVar(&login.clientID, "client-id", "", "create the account: the app's client ID")
-	fs.StringVar(&login.tenant, "tenant", "", "create the account (microsoft): common, organizations, consumers, a tenant ID or domain")
-	fs.StringVar(&login.st, "store", "", "create the account: keyring (default) or file")
+	fs.StringVar(&login.provider, "provider", "", "create the account: the provider `NAME`: microsoft, google or generic")
+	fs.StringVar(&login.email, "email", "", "create the account: the mailbox `ADDRESS`")
+	fs.StringVar(&login.clientID, "client-id", "", "create the account: the app's client `ID`")
+	fs.StringVar(&login.tenant, "tenant", "", "create the account (microsoft): the `TENANT`: common, organizations, consumers, a tenant ID or domain")
+	fs.StringVar(&login.st, "store", "", "create the account: the `STORE` for its key: keyring (default) or file")
 }
 
 func runLogin(e *env, fs *pflag.FlagSet) error {

@@ -22,10 +22,10 @@ type testOptions struct {
 
 func testFlags(fs *pflag.FlagSet, e *env) {
 	userFlag(fs, e)
-	fs.StringVar(&e.test.server, "server", "", "HOST:PORT instead of the account's server")
+	fs.StringVar(&e.test.server, "server", "", "`HOST:PORT` instead of the account's server")
 	fs.BoolVar(&e.test.tls, "tls", false, "TLS from the first byte (993, 995, 465)")
 	fs.BoolVar(&e.test.starttls, "starttls", false, "STARTTLS / STLS after the greeting (143, 110, 587)")
-	fs.StringVar(&e.test.ca, "ca", "", "PEM file of the CA that signed the server's certificate")
+	fs.StringVar(&e.test.ca, "ca", "", "PEM `FILE` of the CA that signed the server's certificate")
 }
 
 // testProtos are the protocol names `test` takes.

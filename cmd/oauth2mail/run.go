@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/oauth2mail/oauth2mail/internal/cache"
 	"github.com/oauth2mail/oauth2mail/internal/clientconf"
@@ -70,14 +72,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // account the command was for.
 func (e *env) exec(args []string) (code int, account string) {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		fmt.Fprint(e.stderr, usage())
 		return exitUsage, ""
 	}
 	name := args[0]
 	switch name {
 	case "-h", "--help", "help":
-		fmt.Fprint(e.stdout, usage)
-		return exitOK, ""
+		return runHelp(e, args[1:]), ""
 	case "-V", "--version":
 		name = "version"
 	}
@@ -85,20 +86,10 @@ func (e *env) exec(args []string) (code int, account string) {
 	if !ok {
 		return report(e.stderr, explain(usagef("unknown command %q", name), "", false)), ""
 	}
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.configPath, "config", "", "config file")
-	fs.BoolVarP(&e.verbose, "verbose", "v", false, "explain on stderr")
-	help := fs.BoolP("help", "h", false, "help")
-	if cmd.agent {
-		fs.BoolVar(&e.noAgent, "no-agent", false, "do not ask the agent")
-	}
-	if cmd.flags != nil {
-		cmd.flags(fs, e)
-	}
+	fs, help := e.flagSet(name, cmd)
 	err := fs.Parse(args[1:])
 	if err == nil && *help {
-		fmt.Fprint(e.stdout, usage)
+		printHelp(e.stdout, name)
 		return exitOK, ""
 	}
 	if err != nil {
@@ -132,6 +123,10 @@ func commands() map[string]command {
 		"version":     {run: runVersion},
 		"test":        {flags: testFlags, run: runTest, account: true},
 		"config":      {run: runConfig, account: true},
+		"completion":  {run: runCompletion},
+		"man":         {run: runMan},
+		// The completion scripts' helper; not listed in the help.
+		"__accounts": {run: runAccounts},
 	}
 }
 
@@ -243,7 +238,7 @@ func runToken(e *env, fs *pflag.FlagSet) error {
 }
 
 func userFlag(fs *pflag.FlagSet, e *env) {
-	fs.StringVar(&e.user, "user", "", "mailbox to log in to (a shared mailbox); default: the account's email")
+	fs.StringVar(&e.user, "user", "", "`MAILBOX` to log in to (a shared mailbox); default: the account's email")
 }
 
 func (e *env) mailbox(a *config.Account) (string, error) {
@@ -278,8 +273,8 @@ func runXOAUTH2(e *env, fs *pflag.FlagSet) error {
 
 func bearerFlags(fs *pflag.FlagSet, e *env) {
 	userFlag(fs, e)
-	fs.StringVar(&e.bearerHost, "host", "", "server host name for the host= field")
-	fs.IntVar(&e.bearerPort, "port", 0, "server port for the port= field")
+	fs.StringVar(&e.bearerHost, "host", "", "server `HOST` name for the host= field")
+	fs.IntVar(&e.bearerPort, "port", 0, "server `PORT` for the port= field")
 }
 
 func runOAuthBearer(e *env, fs *pflag.FlagSet) error {
@@ -318,6 +313,12 @@ func runLogout(e *env, fs *pflag.FlagSet) error {
 }
 
 func runVersion(e *env, fs *pflag.FlagSet) error {
+	_, err := fmt.Fprintf(e.stdout, "oauth2mail %s\n", versionString())
+	return err
+}
+
+// versionString is the version, and the commit when known.
+func versionString() string {
 	v := Version
 	if v == "" {
 		v = "(devel)"
@@ -328,8 +329,7 @@ func runVersion(e *env, fs *pflag.FlagSet) error {
 	if c := commit(); c != "" {
 		v += " (" + c + ")"
 	}
-	_, err := fmt.Fprintf(e.stdout, "oauth2mail %s\n", v)
-	return err
+	return v
 }
 
 // commit is the commit the binary was built from: Commit, else what the
@@ -399,7 +399,7 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 			return err
 		}
 	} else {
-		printStatus(e.stdout, f.Path, all)
+		printStatus(e.stdout, f.Path, all, colour(e.stdout))
 	}
 	if worst != nil && fs.NArg() == 1 {
 		return worst
@@ -407,13 +407,17 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 	return nil
 }
 
-func printStatus(w io.Writer, path string, all []helper.Status) {
+// printStatus writes the status table; with colour, each account's state
+// is green (ok, expired: refreshed on the next use) or red.
+func printStatus(w io.Writer, path string, all []helper.Status, colour bool) {
 	if len(all) == 0 {
 		fmt.Fprintf(w, "no accounts in %s\n", path)
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tEMAIL\tSTORE\tSTATE\tACCESS TOKEN\tREFRESH TOKEN\tLAST REFRESH")
+	var states []string
 	for _, s := range all {
 		access, refresh, last := "-", "-", "-"
 		if s.AccessExpiry != nil {
@@ -436,8 +440,36 @@ func printStatus(w io.Writer, path string, all []helper.Status) {
 			state += " (" + s.Detail + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Account, s.Email, s.Store, state, access, refresh, last)
+		states = append(states, state)
 	}
 	tw.Flush()
+	if !colour {
+		w.Write(table.Bytes())
+		return
+	}
+	// Colour after the table is laid out: escapes would count as width.
+	lines := strings.SplitAfter(table.String(), "\n")
+	col := strings.Index(lines[0], "STATE")
+	for i, s := range all {
+		l := lines[i+1]
+		end := col + len(states[i])
+		code := "32" // green
+		if s.State != "ok" && s.State != "expired" {
+			code = "1;31" // bold red
+		}
+		lines[i+1] = l[:col] + "\x1b[" + code + "m" + l[col:end] + "\x1b[0m" + l[end:]
+	}
+	io.WriteString(w, strings.Join(lines, ""))
+}
+
+// colour reports whether w is a terminal that wants colour: not when
+// NO_COLOR is set (no-color.org) or TERM is dumb.
+func colour(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return term.IsTerminal(int(f.Fd()))
 }
 
 func relTime(t time.Time) string {
