@@ -127,7 +127,11 @@ func (e *env) viaAgent(name string, args []string) (code int, ok bool) {
 	}
 	e.debugf("answered by the agent at %s", sock)
 	io.WriteString(e.stderr, resp.Stderr)
-	if _, err := io.WriteString(e.stdout, resp.Stdout); err != nil {
+	write := func(s string) error { _, err := io.WriteString(e.stdout, s); return err }
+	if name == "status" {
+		write = e.printTable
+	}
+	if err := write(resp.Stdout); err != nil {
 		return report(e.stderr, explain(err, "", e.verbose)), true
 	}
 	return resp.Exit, true

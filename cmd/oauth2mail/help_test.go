@@ -69,18 +69,23 @@ func TestStatusColour(t *testing.T) {
 		{Account: "home-and-longer", Email: "me@outlook.com", Store: "file", State: "login-needed", Detail: "AADSTS700082"},
 		{Account: "old", Email: "old@contoso.com", Store: "file", State: "expired", HasRefreshToken: true},
 	}
-	var plain, coloured bytes.Buffer
-	printStatus(&plain, "config.toml", all, false)
-	printStatus(&coloured, "config.toml", all, true)
+	var plain bytes.Buffer
+	printStatus(&plain, "config.toml", all)
+	coloured := colourStates(plain.String())
 	if ansi.MatchString(plain.String()) {
-		t.Errorf("colour without a terminal:\n%s", plain.String())
+		t.Errorf("colour in the plain table:\n%s", plain.String())
 	}
-	if got := ansi.ReplaceAllString(coloured.String(), ""); got != plain.String() {
+	if got := ansi.ReplaceAllString(coloured, ""); got != plain.String() {
 		t.Errorf("colour moved the table:\n%s\nwant\n%s", got, plain.String())
 	}
+	for _, s := range []string{"[]\n", "no accounts in config.toml\n"} {
+		if got := colourStates(s); got != s {
+			t.Errorf("colourStates(%q) = %q", s, got)
+		}
+	}
 	for _, want := range []string{"\x1b[32mok\x1b[0m", "\x1b[1;31mlogin-needed (AADSTS700082)\x1b[0m", "\x1b[32mexpired\x1b[0m"} {
-		if !strings.Contains(coloured.String(), want) {
-			t.Errorf("no %q in\n%q", want, coloured.String())
+		if !strings.Contains(coloured, want) {
+			t.Errorf("no %q in\n%q", want, coloured)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -399,7 +398,9 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 			return err
 		}
 	} else {
-		printStatus(e.stdout, f.Path, all, colour(e.stdout))
+		var table strings.Builder
+		printStatus(&table, f.Path, all)
+		e.printTable(table.String())
 	}
 	if worst != nil && fs.NArg() == 1 {
 		return worst
@@ -407,17 +408,13 @@ func runStatus(e *env, fs *pflag.FlagSet) error {
 	return nil
 }
 
-// printStatus writes the status table; with colour, each account's state
-// is green (ok, expired: refreshed on the next use) or red.
-func printStatus(w io.Writer, path string, all []helper.Status, colour bool) {
+func printStatus(w io.Writer, path string, all []helper.Status) {
 	if len(all) == 0 {
 		fmt.Fprintf(w, "no accounts in %s\n", path)
 		return
 	}
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tEMAIL\tSTORE\tSTATE\tACCESS TOKEN\tREFRESH TOKEN\tLAST REFRESH")
-	var states []string
 	for _, s := range all {
 		access, refresh, last := "-", "-", "-"
 		if s.AccessExpiry != nil {
@@ -440,26 +437,44 @@ func printStatus(w io.Writer, path string, all []helper.Status, colour bool) {
 			state += " (" + s.Detail + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Account, s.Email, s.Store, state, access, refresh, last)
-		states = append(states, state)
 	}
 	tw.Flush()
-	if !colour {
-		w.Write(table.Bytes())
-		return
+}
+
+// printTable writes status's output, with the STATE column coloured when
+// stdout is a terminal: green for ok and expired (refreshed on the next
+// use), bold red for states that need the person. The agent's answer is
+// coloured here too, by the client, which knows its terminal.
+func (e *env) printTable(out string) error {
+	if colour(e.stdout) {
+		out = colourStates(out)
 	}
-	// Colour after the table is laid out: escapes would count as width.
-	lines := strings.SplitAfter(table.String(), "\n")
-	col := strings.Index(lines[0], "STATE")
-	for i, s := range all {
-		l := lines[i+1]
-		end := col + len(states[i])
+	_, err := io.WriteString(e.stdout, out)
+	return err
+}
+
+// colourStates colours the STATE column of a status table; other text
+// (JSON, "no accounts") is returned as it is. Colour goes in after the
+// table is laid out, so the escapes move no column.
+func colourStates(table string) string {
+	lines := strings.SplitAfter(table, "\n")
+	col, end := strings.Index(lines[0], "  STATE  "), strings.Index(lines[0], "  ACCESS TOKEN")
+	if !strings.HasPrefix(lines[0], "ACCOUNT  ") || col < 0 || end < col {
+		return table
+	}
+	col, end = col+2, end+2
+	for i, l := range lines[1:] {
+		if len(l) < end {
+			continue
+		}
+		state := strings.TrimRight(l[col:end], " ")
 		code := "32" // green
-		if s.State != "ok" && s.State != "expired" {
+		if s, _, _ := strings.Cut(state, " "); s != "ok" && s != "expired" {
 			code = "1;31" // bold red
 		}
-		lines[i+1] = l[:col] + "\x1b[" + code + "m" + l[col:end] + "\x1b[0m" + l[end:]
+		lines[i+1] = l[:col] + "\x1b[" + code + "m" + state + "\x1b[0m" + l[col+len(state):]
 	}
-	io.WriteString(w, strings.Join(lines, ""))
+	return strings.Join(lines, "")
 }
 
 // colour reports whether w is a terminal that wants colour: not when
