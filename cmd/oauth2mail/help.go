@@ -287,24 +287,7 @@ func printFlags(w io.Writer, flags []*pflag.Flag) {
 }
 
 // wrap breaks s into lines of at most width columns at spaces.
-func wrap(s string, width int) string {
-	var b strings.Builder
-	n := 0
-	for i, word := range strings.Fields(s) {
-		switch {
-		case i == 0:
-		case n+1+len(word) > width:
-			b.WriteByte('\n')
-			n = 0
-		default:
-			b.WriteByte(' ')
-			n++
-		}
-		b.WriteString(word)
-		n += len(word)
-	}
-	return b.String()
-}
+func wrap(s string, width int) string { return fill(strings.Fields(s), width) }
 
 // wrapGroups wraps a synopsis like wrap, keeping each [...] group whole.
 func wrapGroups(s string, width int) string {
@@ -323,19 +306,26 @@ func wrapGroups(s string, width int) string {
 			}
 		}
 	}
-	groups = append(groups, s[start:])
+	return fill(append(groups, s[start:]), width)
+}
+
+// fill joins words with spaces, starting a new line before a word that
+// would pass width.
+func fill(words []string, width int) string {
 	var b strings.Builder
 	n := 0
-	for i, g := range groups {
-		if i > 0 && n+1+len(g) > width {
+	for i, word := range words {
+		switch {
+		case i == 0:
+		case n+1+len(word) > width:
 			b.WriteByte('\n')
 			n = 0
-		} else if i > 0 {
+		default:
 			b.WriteByte(' ')
 			n++
 		}
-		b.WriteString(g)
-		n += len(g)
+		b.WriteString(word)
+		n += len(word)
 	}
 	return b.String()
 }
