@@ -6,21 +6,22 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/oauth2mail/oauth2mail/internal/agent"
 	"github.com/oauth2mail/oauth2mail/internal/sasl"
 )
 
@@ -275,16 +276,54 @@ func cmdPrinted(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// nodump: the agent listening on $XDG_RUNTIME_DIR/oauth2mail/agent.sock
-// cannot dump core (RLIMIT_CORE 0) and is not dumpable (PR_SET_DUMPABLE 0:
-// other processes of its user cannot read its /proc files, its memory
-// among them; root can, so that half is checked only when not root).
+// nodump: an agent cannot dump core (RLIMIT_CORE 0) and is not dumpable
+// (PR_SET_DUMPABLE 0: other processes of its user can read neither its
+// memory nor its /proc files, which then belong to root). It starts an
+// agent of its own for the check, as uid 65534 when we are root (a root
+// agent's /proc files are root's either way), and stops it.
 func cmdNoDump(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 || runtime.GOOS != "linux" {
 		ts.Fatalf("usage: nodump (on Linux)")
 	}
-	pid, err := agent.Ping(context.Background(), filepath.Join(ts.Getenv("XDG_RUNTIME_DIR"), "oauth2mail", "agent.sock"))
+	// A copy of this test binary, named oauth2mail, in a directory the
+	// agent's user may enter; its home is its own.
+	dir, err := os.MkdirTemp("", "oauth2mail-nodump")
 	ts.Check(err)
+	defer os.RemoveAll(dir)
+	ts.Check(os.Chmod(dir, 0o755))
+	self, err := os.Executable()
+	ts.Check(err)
+	data, err := os.ReadFile(self)
+	ts.Check(err)
+	bin, home, conf := filepath.Join(dir, "oauth2mail"), filepath.Join(dir, "home"), filepath.Join(dir, "config.toml")
+	ts.Check(os.WriteFile(bin, data, 0o755))
+	ts.Check(os.WriteFile(conf, []byte("[accounts.work]\nprovider = \"microsoft\"\nemail = \"me@contoso.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nstore = \"file\"\n"), 0o644))
+	ts.Check(os.Mkdir(home, 0o700))
+	cmd := exec.Command(bin, "agent", "--config", conf, "--socket", filepath.Join(home, "run", "agent.sock"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_RUNTIME_DIR=" + filepath.Join(home, "run"), "XDG_STATE_HOME=" + filepath.Join(home, "state")}
+	cmd.Dir = home
+	if os.Geteuid() == 0 {
+		ts.Check(os.Chown(home, 65534, 65534))
+		cmd.SysProcAttr = nobodyAttr()
+	}
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	ts.Check(cmd.Start())
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		ts.Logf("nodump: the agent's log:\n%s", log.String())
+	}()
+	// It hardens itself before it listens.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(home, "run", "agent.sock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("nodump: the agent did not listen within 20s")
+		}
+	}
+	pid := cmd.Process.Pid
 	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
 	ts.Check(err)
 	var core []string
@@ -296,13 +335,12 @@ func cmdNoDump(ts *testscript.TestScript, neg bool, args []string) {
 	if len(core) < 2 || core[0] != "0" || core[1] != "0" {
 		ts.Fatalf("agent (pid %d): core file size limits %v, want 0 0", pid, core)
 	}
-	_, err = os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	switch {
-	case os.Geteuid() == 0:
-		ts.Logf("agent (pid %d): core file size 0; as root, cannot tell whether it is dumpable", pid)
-	case err == nil:
-		ts.Fatalf("agent (pid %d): its /proc/PID/environ is readable: it is dumpable", pid)
-	default:
-		ts.Logf("agent (pid %d): core file size 0, not dumpable (%v)", pid, err)
+	fi, err := os.Stat(fmt.Sprintf("/proc/%d/environ", pid))
+	ts.Check(err)
+	// Stat_t.Uid, without naming a type that only unix has.
+	owner := reflect.ValueOf(fi.Sys()).Elem().FieldByName("Uid").Uint()
+	if owner != 0 {
+		ts.Fatalf("agent (pid %d): its /proc files belong to uid %d, not root: it is dumpable", pid, owner)
 	}
+	ts.Logf("nodump: agent (pid %d): core file size 0; not dumpable (its /proc files are root's)", pid)
 }
