@@ -110,14 +110,20 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Run logs in to the server of o and runs the follow-up command.
 func Run(ctx context.Context, o Options) (Result, error) {
+	return runOn(ctx, o, newRedactor(sasl.XOAUTH2(o.User, o.Token), o.Token), nil)
+}
+
+// runOn is Run with the redactor of o's secrets given. A conn that is not
+// nil replaces the TCP connection and TLS is only pretended: the fuzz tests
+// run the dialogues in memory, many times with one redactor.
+func runOn(ctx context.Context, o Options, red *redactor, conn net.Conn) (Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = DefaultReadTimeout
 	}
-	s := &session{o: &o, addr: o.Server.Addr()}
-	s.red = newRedactor(sasl.XOAUTH2(o.User, o.Token), o.Token)
+	s := &session{o: &o, addr: o.Server.Addr(), red: red, inMemory: conn}
 	s.t = newTranscript(o.Transcript, s.red)
 	defer s.t.flush()
 	res, err := s.run(ctx)
@@ -146,6 +152,8 @@ type session struct {
 	tags  int // IMAP tags used
 
 	challenge string // the server's decoded error challenge, if any
+
+	inMemory net.Conn // tests: the connection, TLS pretended (runOn)
 }
 
 func (s *session) run(ctx context.Context) (Result, error) {
@@ -187,7 +195,10 @@ func (s *session) run(ctx context.Context) (Result, error) {
 
 func (s *session) dial() error {
 	d := net.Dialer{Timeout: s.o.ReadTimeout}
-	raw, err := d.DialContext(s.ctx, "tcp", s.addr)
+	raw, err := s.inMemory, error(nil)
+	if raw == nil {
+		raw, err = d.DialContext(s.ctx, "tcp", s.addr)
+	}
 	if err != nil {
 		return s.netErr(err, "cannot connect")
 	}
@@ -211,6 +222,10 @@ func (s *session) setConn(c net.Conn) {
 func (s *session) startTLS() error {
 	if s.r.Buffered() > 0 {
 		return s.fail(Temporary, nil, "the server sent %d bytes after its STARTTLS go-ahead, before TLS; refusing to go on (a proxy or an attack may be injecting them)", s.r.Buffered())
+	}
+	if s.inMemory != nil {
+		s.tls = true
+		return nil
 	}
 	conf := &tls.Config{ServerName: s.o.Server.Host, RootCAs: s.roots, MinVersion: tls.VersionTLS12}
 	tc := tls.Client(s.raw, conf)
@@ -370,11 +385,11 @@ var protoName = map[string]string{config.IMAP: "IMAP", config.POP: "POP3", confi
 
 // noTLS refuses to log in without TLS.
 func (s *session) noTLS(reply string) error {
-	e := s.fail(Misconfigured, nil, "the server does not offer STARTTLS; refusing to send a token without TLS")
+	msg := "the server does not offer STARTTLS; refusing to send a token without TLS"
 	if reply != "" {
-		e.Msg += fmt.Sprintf(" (it said %s)", quote(reply, 120))
+		msg += fmt.Sprintf(" (it said %s)", quote(reply, 120)) // redacted by fail, as all server text
 	}
-	return e.hint("if the port speaks TLS from the first byte (993, 995, 465), use --tls; otherwise the server needs STARTTLS enabled")
+	return s.fail(Misconfigured, nil, "%s", msg).hint("if the port speaks TLS from the first byte (993, 995, 465), use --tls; otherwise the server needs STARTTLS enabled")
 }
 
 // noXOAUTH2 says the server takes no XOAUTH2, with what it offers.
