@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -119,14 +120,14 @@ func (d *Duration) UnmarshalText(text []byte) error {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.ParseFloat(n, 64)
 		if err != nil || days <= 0 || days > 3650 {
-			return fmt.Errorf("%q is not a duration like \"7d\", \"24h\" or \"90m\"", s)
+			return fmt.Errorf("%s is not a duration like \"7d\", \"24h\" or \"90m\"", quote(s))
 		}
 		*d = Duration(days * float64(24*time.Hour))
 		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v <= 0 {
-		return fmt.Errorf("%q is not a duration like \"7d\", \"24h\" or \"90m\"", s)
+		return fmt.Errorf("%s is not a duration like \"7d\", \"24h\" or \"90m\"", quote(s))
 	}
 	*d = Duration(v)
 	return nil
@@ -170,17 +171,68 @@ type Error struct {
 	Msg  string
 }
 
+// Error is one line however the file is broken: the TOML parser's own
+// messages quote the text they stopped at, and a key may hold any
+// character; a mail client shows the line in a status bar or a log.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(oneLine(e.File, 0))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
 	if e.Key != "" {
-		b.WriteString(": " + e.Key)
+		b.WriteString(": " + oneLine(e.Key, maxKeyLen))
 	}
-	b.WriteString(": " + e.Msg)
+	b.WriteString(": " + oneLine(e.Msg, maxMsgLen))
 	return b.String()
+}
+
+// Bounds of an error's parts, and of a value quoted in a message.
+const (
+	maxKeyLen    = 128
+	maxMsgLen    = 320
+	maxQuotedLen = 64
+)
+
+// oneLine escapes control characters as Go does in a quoted string and
+// cuts s after max bytes (0: no limit), marking the cut with "...".
+func oneLine(s string, max int) string {
+	if PlainText(s) && (max == 0 || len(s) <= max) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+		if max > 0 && b.Len() > max {
+			return cut(b.String(), max) + "..."
+		}
+	}
+	return b.String()
+}
+
+// quote is %q of a value from the config, cut after maxQuotedLen bytes: the
+// start of a value is enough to find it, and a message stays one line.
+func quote(s string) string {
+	if len(s) <= maxQuotedLen {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(cut(s, maxQuotedLen)) + "..."
+}
+
+// cut returns s's first n bytes or fewer, never splitting a character.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // DefaultPath is where the config lives when neither --config nor
@@ -416,13 +468,13 @@ func (a *Account) validate() (key, msg string) {
 	case "":
 		return "provider", `missing; set provider = "microsoft", "google" or "generic"`
 	default:
-		return "provider", fmt.Sprintf(`%q is not a provider; use "microsoft", "google" or "generic"`, a.Provider)
+		return "provider", fmt.Sprintf(`%s is not a provider; use "microsoft", "google" or "generic"`, quote(a.Provider))
 	}
 	if a.Email == "" {
 		return "email", "missing; set it to the mailbox address you log in as"
 	}
 	if !strings.Contains(a.Email, "@") || !PlainText(a.Email) || strings.ContainsAny(a.Email, " \t") {
-		return "email", fmt.Sprintf("%q is not a mail address", a.Email)
+		return "email", fmt.Sprintf("%s is not a mail address", quote(a.Email))
 	}
 	if a.ClientID == "" {
 		return "client_id", "missing; register an app and put its client (application) ID here (see the README)"
@@ -435,7 +487,7 @@ func (a *Account) validate() (key, msg string) {
 			a.Tenant = DefaultTenant
 		}
 		if !validTenant(a.Tenant) {
-			return "tenant", fmt.Sprintf("%q is not common, organizations, consumers, a tenant ID or a domain", a.Tenant)
+			return "tenant", fmt.Sprintf("%s is not common, organizations, consumers, a tenant ID or a domain", quote(a.Tenant))
 		}
 		if a.AuthorityHost == "" {
 			a.AuthorityHost = DefaultAuthorityHost
@@ -477,7 +529,7 @@ func (a *Account) validate() (key, msg string) {
 	}
 	for _, s := range a.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\r\n") {
-			return "scopes", fmt.Sprintf("%q is not a single scope", s)
+			return "scopes", fmt.Sprintf("%s is not a single scope", quote(s))
 		}
 	}
 	switch a.Flow {
@@ -489,7 +541,7 @@ func (a *Account) validate() (key, msg string) {
 			return key, msg
 		}
 	default:
-		return "flow", fmt.Sprintf(`%q is not a flow; use "auto", "browser", "device" or "client-credentials"`, a.Flow)
+		return "flow", fmt.Sprintf(`%s is not a flow; use "auto", "browser", "device" or "client-credentials"`, quote(a.Flow))
 	}
 	if a.Flow != FlowClientCredentials {
 		for _, k := range []struct{ key, val string }{{"certificate", a.Certificate}, {"client_secret_command", a.ClientSecretCommand}} {
@@ -506,14 +558,14 @@ func (a *Account) validate() (key, msg string) {
 		a.Store = StoreKeyring
 	case StoreKeyring, StoreFile:
 	default:
-		return "store", fmt.Sprintf(`%q is not a store; use "keyring" or "file"`, a.Store)
+		return "store", fmt.Sprintf(`%s is not a store; use "keyring" or "file"`, quote(a.Store))
 	}
 	switch a.RedirectHost {
 	case "":
 		a.RedirectHost = "localhost"
 	case "localhost", "127.0.0.1":
 	default:
-		return "redirect_host", fmt.Sprintf(`%q is not allowed; use "localhost" or "127.0.0.1"`, a.RedirectHost)
+		return "redirect_host", fmt.Sprintf(`%s is not allowed; use "localhost" or "127.0.0.1"`, quote(a.RedirectHost))
 	}
 	if a.RedirectURI != "" {
 		if msg := checkRedirectURI(a.RedirectURI); msg != "" {
@@ -530,7 +582,7 @@ func (a *Account) validateApp() (key, msg string) {
 	}
 	switch a.Tenant {
 	case "common", "organizations", "consumers":
-		return "tenant", fmt.Sprintf(`%q cannot be used for app-only access; set tenant to your tenant ID or domain (e.g. "contoso.onmicrosoft.com")`, a.Tenant)
+		return "tenant", fmt.Sprintf(`%s cannot be used for app-only access; set tenant to your tenant ID or domain (e.g. "contoso.onmicrosoft.com")`, quote(a.Tenant))
 	}
 	n := 0
 	for _, v := range []string{a.ClientSecret, a.ClientSecretCommand, a.Certificate} {
@@ -637,7 +689,7 @@ func parseServer(s, mode string) (Server, string) {
 	host, p, err := net.SplitHostPort(s)
 	port, perr := strconv.Atoi(p)
 	if err != nil || host == "" || perr != nil || port < 1 || port > 65535 || !PlainText(host) || strings.ContainsAny(host, " /") {
-		return Server{}, fmt.Sprintf("%q is not host:port (e.g. \"outlook.office365.com:993\")", s)
+		return Server{}, fmt.Sprintf("%s is not host:port (e.g. \"outlook.office365.com:993\")", quote(s))
 	}
 	srv := Server{Host: host, Port: port, TLS: mode}
 	if srv.TLS == "" {
@@ -655,7 +707,7 @@ func (a *Account) validateServers() (key, msg string) {
 		switch *mode {
 		case "", TLSImplicit, TLSStartTLS:
 		default:
-			return proto + "_tls", fmt.Sprintf(`%q is not a TLS mode; use "tls" (implicit TLS) or "starttls" (plain text is never used)`, *mode)
+			return proto + "_tls", fmt.Sprintf(`%s is not a TLS mode; use "tls" (implicit TLS) or "starttls" (plain text is never used)`, quote(*mode))
 		}
 		if *server == "" {
 			if *mode != "" {
@@ -691,7 +743,7 @@ func absPath(p string) (string, string) {
 		p = filepath.Join(home, rest)
 	}
 	if !filepath.IsAbs(p) || !PlainText(p) {
-		return "", fmt.Sprintf("%q must be an absolute path (or start with ~/)", p)
+		return "", fmt.Sprintf("%s must be an absolute path (or start with ~/)", quote(p))
 	}
 	return p, ""
 }
@@ -704,19 +756,19 @@ func (a *Account) RedirectTLS() bool { return strings.HasPrefix(a.RedirectURI, "
 func checkRedirectURI(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Sprintf("%q is not a redirect URI like \"https://localhost\" or \"https://localhost:8443/callback\"", raw)
+		return fmt.Sprintf("%s is not a redirect URI like \"https://localhost\" or \"https://localhost:8443/callback\"", quote(raw))
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return fmt.Sprintf("%q must be an https (or http) URL", raw)
+		return fmt.Sprintf("%s must be an https (or http) URL", quote(raw))
 	}
 	switch u.Hostname() {
 	case "localhost", "127.0.0.1":
 	default:
-		return fmt.Sprintf("%q must be on localhost or 127.0.0.1: oauth2mail receives the redirect itself", raw)
+		return fmt.Sprintf("%s must be on localhost or 127.0.0.1: oauth2mail receives the redirect itself", quote(raw))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Sprintf("%q has no valid port", raw)
+			return fmt.Sprintf("%s has no valid port", quote(raw))
 		}
 	}
 	return ""
@@ -726,7 +778,7 @@ func checkRedirectURI(raw string) string {
 func checkURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Sprintf("%q is not an absolute URL", raw)
+		return fmt.Sprintf("%s is not an absolute URL", quote(raw))
 	}
 	switch u.Scheme {
 	case "https":
@@ -735,9 +787,9 @@ func checkURL(raw string) string {
 		if isLoopback(u.Hostname()) {
 			return ""
 		}
-		return fmt.Sprintf("%q uses plain http; only https is allowed (http only on 127.0.0.1 or localhost)", raw)
+		return fmt.Sprintf("%s uses plain http; only https is allowed (http only on 127.0.0.1 or localhost)", quote(raw))
 	}
-	return fmt.Sprintf("%q must be an https URL", raw)
+	return fmt.Sprintf("%s must be an https URL", quote(raw))
 }
 
 func isLoopback(host string) bool {
