@@ -6,7 +6,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -25,22 +29,80 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/sasl"
 )
 
-// hygiene is one script's state: the secrets it added and the files that
-// were in $WORK before oauth2mail ran.
+// hygiene is one script's state: the files that were in $WORK before
+// oauth2mail ran, the secrets the script added, and the index of every
+// secret seen so far.
 type hygiene struct {
-	extra  []string
 	before map[string][sha256.Size]byte // path → content hash
+	extra  []string
+	index  map[string]piece // a window of a secret, as is or in base64 → whose
+	known  map[string]bool
 }
+
+// piece is what noleak found: a piece of a secret, and in what form.
+type piece struct{ secret, what, form string }
+
+// A secret is indexed by its windows of 16 characters at every 8th offset
+// (and its last), so any 23 consecutive characters of it hold one: a
+// secret cut short, wrapped or quoted in part is found too.
+const (
+	window = 16
+	stride = 8
+)
 
 var hygieneStates sync.Map // $WORK → *hygiene
 
 func hygieneOf(ts *testscript.TestScript) *hygiene {
 	work := ts.Getenv("WORK")
-	v, loaded := hygieneStates.LoadOrStore(work, &hygiene{})
+	v, loaded := hygieneStates.LoadOrStore(work, &hygiene{index: map[string]piece{}, known: map[string]bool{}})
 	if !loaded {
 		ts.Defer(func() { hygieneStates.Delete(work) })
 	}
 	return v.(*hygiene)
+}
+
+// learn indexes secret s: its windows as it is, and those of its base64
+// in each of the three alignments a prefix can give it, in both alphabets
+// (an XOAUTH2 string, the dump of a request body).
+func (h *hygiene) learn(s, what string) {
+	if h.known[s] {
+		return
+	}
+	h.known[s] = true
+	add := func(v, form string) {
+		for i := 0; i+window <= len(v); i += stride {
+			h.index[v[i:i+window]] = piece{s, what, form}
+		}
+		h.index[v[len(v)-window:]] = piece{s, what, form}
+	}
+	add(s, "as is")
+	for k := range 3 {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			b := enc.EncodeToString(append(make([]byte, k), s...))
+			// Only the groups of 3 bytes of s alone are the same whatever
+			// comes before and after it.
+			from, to := 0, 4*((k+len(s))/3)
+			if k > 0 {
+				from = 4
+			}
+			if to-from >= window {
+				add(b[from:to], "in base64")
+			}
+		}
+	}
+}
+
+// find returns the secrets data holds a window of, once per secret and form.
+func (h *hygiene) find(data []byte) []piece {
+	var found []piece
+	seen := map[piece]bool{}
+	for i := 0; i+window <= len(data); i++ {
+		if p, ok := h.index[string(data[i:i+window])]; ok && !seen[p] {
+			seen[p] = true
+			found = append(found, p)
+		}
+	}
+	return found
 }
 
 // snapshot: remember the files in $WORK now (the script's own, put there by
@@ -78,44 +140,35 @@ func cmdSecret(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	for _, v := range vals {
-		if len(v) < 16 {
-			ts.Fatalf("secret %q: shorter than 16 characters, too short to look for", v)
+		if len(v) < window+stride-1 {
+			ts.Fatalf("secret %q: shorter than %d characters, too short to look for", v, window+stride-1)
 		}
 	}
 	h := hygieneOf(ts)
 	h.extra = append(h.extra, vals...)
 }
 
-// A needle is what noleak looks for: a 16-character piece from the
-// middle of a secret, as it is or in base64.
-type needle struct {
-	piece, secret, form string
-}
-
 // secretsOf is every secret of the script: each token and code the fake
 // IdP issued, its app secrets, the app's private key (each line of its PEM
-// body, and the base64 of its DER unwrapped) and the script's own.
+// body and the base64 of its DER unwrapped, past the public modulus) and
+// the script's own.
 func secretsOf(ts *testscript.TestScript) map[string]string {
 	all := map[string]string{} // secret → what it is
 	for _, s := range server(ts).Secrets() {
-		all[s] = "issued by the fake IdP"
+		all[s] = issued(s)
 	}
+	// The private part of the app's key: from its private exponent on (the
+	// modulus before it is in the certificate, which is no secret).
 	app, err := testApp()
 	ts.Check(err)
-	for rest := app.pem; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if !strings.Contains(b.Type, "PRIVATE KEY") {
-			continue
-		}
-		all[base64.StdEncoding.EncodeToString(b.Bytes)] = "the app's private key (base64 DER)"
-		body := pem.EncodeToMemory(&pem.Block{Type: b.Type, Bytes: b.Bytes})
-		for i, line := range strings.Split(string(body), "\n") {
-			if len(line) == 64 {
-				all[line] = fmt.Sprintf("line %d of the app's private key PEM", i)
-			}
+	b, _ := pem.Decode(app.pem[bytes.Index(app.pem, []byte("-----BEGIN PRIVATE KEY")):])
+	key, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	ts.Check(err)
+	from := bytes.Index(b.Bytes, key.(*rsa.PrivateKey).D.Bytes())
+	all[base64.StdEncoding.EncodeToString(b.Bytes[from:])] = "the app's private key (base64 of its DER)"
+	for i, line := range strings.Split(string(pem.EncodeToMemory(b)), "\n") {
+		if len(line) == 64 && (i-1)*48 >= from { // line i holds bytes from (i-1)*48
+			all[line] = fmt.Sprintf("line %d of the app's private key PEM", i)
 		}
 	}
 	all[testAppSecret] = "the app's client secret"
@@ -125,33 +178,25 @@ func secretsOf(ts *testscript.TestScript) map[string]string {
 	return all
 }
 
-// needlesOf cuts 16 characters from the middle of s, and from the middle
-// of its base64 in each of the three alignments a prefix can give it, in
-// both alphabets (an XOAUTH2 string, a dumped request body).
-func needlesOf(s, what string) []needle {
-	mid := func(v string) string { i := (len(v) - 16) / 2; return v[i : i+16] }
-	ns := []needle{{mid(s), what, "as is"}}
-	for k := range 3 {
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-			b := enc.EncodeToString(append(make([]byte, k), s...))
-			// Only groups of 3 bytes of s alone are the same whatever
-			// comes before and after it.
-			from, to := 0, 4*((k+len(s))/3)
-			if k > 0 {
-				from = 4
-			}
-			if to-from >= 16 {
-				ns = append(ns, needle{mid(b[from:to]), what, "in base64"})
-			}
-		}
+// issued names what the fake IdP issued by its shape.
+func issued(s string) string {
+	switch {
+	case strings.HasPrefix(s, "EwB"):
+		return "an access token"
+	case strings.HasPrefix(s, "M.C5_"):
+		return "an authorization code"
+	case strings.HasPrefix(s, "M.C5"):
+		return "a refresh token"
+	case strings.HasPrefix(s, "DAQABIQEAAAB"):
+		return "a device code"
 	}
-	return ns
+	return "an app's client secret"
 }
 
-// noleak PLACE...: no secret of the script (see secretsOf), nor a
-// 16-character piece of one, as is or in base64, is in any PLACE: "stdout"
-// and "stderr" (of the last command), a file, or every file under a
-// directory written or changed since snapshot. Allowed: the encrypted
+// noleak PLACE...: no secret of the script (see secretsOf), nor any 23
+// consecutive characters of one, as is or in base64, is in any PLACE:
+// "stdout" and "stderr" (of the last command), a file, or every file under
+// a directory written or changed since snapshot. Allowed: the encrypted
 // state (*.json.enc, and such a file moved aside as unreadable), and the
 // copy of the access token the fetchmail snippet keeps for fetchmail's
 // passwordfile (*.fetchmail-token, by design plaintext, so mode 0600).
@@ -164,20 +209,17 @@ func cmdNoLeak(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("noleak before snapshot: run snapshot first")
 	}
 	secrets := secretsOf(ts)
-	var needles []needle
 	for s, what := range secrets {
-		needles = append(needles, needlesOf(s, what)...)
+		h.learn(s, what)
 	}
 	var leaks []string
 	scan := func(place string, data []byte) {
-		for _, n := range needles {
-			if bytes.Contains(data, []byte(n.piece)) {
-				whole := ""
-				if bytes.Contains(data, []byte(n.secret)) {
-					whole = ", the whole of it"
-				}
-				leaks = append(leaks, fmt.Sprintf("%s holds %s (%.6s..., %d characters) %s%s", place, n.what(), n.secret, len(n.secret), n.form, whole))
+		for _, p := range h.find(data) {
+			whole := ""
+			if p.form == "as is" && bytes.Contains(data, []byte(p.secret)) {
+				whole = ", the whole of it"
 			}
+			leaks = append(leaks, fmt.Sprintf("%s holds %s (%.6s..., %d characters) %s%s", place, p.what, p.secret, len(p.secret), p.form, whole))
 		}
 	}
 	var files []string
@@ -215,24 +257,10 @@ func cmdNoLeak(ts *testscript.TestScript, neg bool, args []string) {
 	if len(leaks) > 0 {
 		ts.Fatalf("secrets leaked:\n%s", strings.Join(leaks, "\n"))
 	}
-	ts.Logf("noleak: %d secrets (%d needles) absent from %s", len(secrets), len(needles), strings.Join(args, " "))
+	ts.Logf("noleak: %d secrets (%d windows) absent from %s", len(secrets), len(h.index), strings.Join(args, " "))
 	if len(files) > 0 {
 		ts.Logf("noleak: files written since snapshot: %s", strings.Join(files, " "))
 	}
-}
-
-func (n needle) what() string {
-	switch {
-	case strings.HasPrefix(n.secret, "EwB"):
-		return "an access token"
-	case strings.HasPrefix(n.secret, "M.C5_"):
-		return "an authorization code"
-	case strings.HasPrefix(n.secret, "M.C5"):
-		return "a refresh token"
-	case strings.HasPrefix(n.secret, "DAQABIQEAAAB"):
-		return "a device code"
-	}
-	return "a secret"
 }
 
 // printed token | printed xoauth2 USER | printed oauthbearer USER [HOST
@@ -343,4 +371,40 @@ func cmdNoDump(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("agent (pid %d): its /proc files belong to uid %d, not root: it is dumpable", pid, owner)
 	}
 	ts.Logf("nodump: agent (pid %d): core file size 0; not dumpable (its /proc files are root's)", pid)
+}
+
+// noleak finds a token however it is dumped: whole, cut short, wrapped,
+// quoted in part, inside a SASL string or the base64 of a request; and
+// nothing in text that holds fewer than 16 characters of it.
+func TestLeakIndex(t *testing.T) {
+	random := make([]byte, 1125)
+	rand.Read(random)
+	tok := "EwB" + base64.RawURLEncoding.EncodeToString(random)
+	h := &hygiene{index: map[string]piece{}, known: map[string]bool{}}
+	h.learn(tok, "an access token")
+	var wrapped strings.Builder
+	for i := 0; i < len(tok); i += 76 {
+		wrapped.WriteString(tok[i:min(i+76, len(tok))] + "\n")
+	}
+	for name, text := range map[string]string{
+		"whole":       "token: " + tok,
+		"first 23":    fmt.Sprintf("token %.23s...", tok),
+		"last 23":     "..." + tok[len(tok)-23:],
+		"23 inside":   tok[701:724],
+		"wrapped":     wrapped.String(),
+		"xoauth2":     sasl.XOAUTH2("me@contoso.com", tok),
+		"oauthbearer": sasl.OAuthBearer("me@contoso.com", "outlook.office365.com", 993, tok),
+		"url base64":  base64.URLEncoding.EncodeToString([]byte("access_token=" + tok)),
+		"quoted":      fmt.Sprintf("%q", tok[100:200]),
+		"in json":     `{"access_token":"` + tok + `"}`,
+	} {
+		if len(h.find([]byte(text))) == 0 {
+			t.Errorf("%s: not found", name)
+		}
+	}
+	for _, text := range []string{"cached access token (1503 bytes)", tok[200:215], "EwB"} {
+		if found := h.find([]byte(text)); len(found) > 0 {
+			t.Errorf("%q: found %v, but holds fewer than 16 characters of the token", text, found)
+		}
+	}
 }
