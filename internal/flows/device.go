@@ -54,7 +54,7 @@ func Device(ctx context.Context, conf *oauth2.Config, w io.Writer) (*oauth2.Toke
 		DeviceCode:      da.DeviceCode,
 		UserCode:        da.UserCode,
 		VerificationURI: verify,
-		Interval:        da.Interval,
+		Interval:        min(max(da.Interval, 0), 60), // x/oauth2 panics on a negative one (NewTicker); 0 is its default, 5 s
 	}
 	if da.ExpiresIn > 0 {
 		resp.Expiry = time.Now().Add(time.Duration(da.ExpiresIn) * time.Second)
