@@ -43,6 +43,8 @@ type Response struct {
 const (
 	maxRequest  = 64 << 10
 	maxResponse = 4 << 20
+	// maxExit is the highest exit code a shell reports as is.
+	maxExit = 125
 )
 
 // ErrNoAgent: nothing answers on the socket; the caller takes the direct path.
@@ -59,16 +61,30 @@ func Call(ctx context.Context, socket string, req *Request) (*Response, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoAgent, err)
 	}
 	defer c.Close()
+	resp, err := exchange(c, req)
+	if err != nil {
+		return nil, fmt.Errorf("agent at %s: %v", socket, err)
+	}
+	return resp, nil
+}
+
+// exchange writes req on c and reads the answer, which must be of this
+// protocol: whatever listens on the socket, the client acts on it.
+func exchange(c io.ReadWriter, req *Request) (*Response, error) {
 	req.V = Version
 	if err := writeMsg(c, req); err != nil {
-		return nil, fmt.Errorf("agent at %s: %v", socket, err)
+		return nil, err
 	}
 	var resp Response
 	if err := readMsg(c, maxResponse, &resp); err != nil {
-		return nil, fmt.Errorf("agent at %s: %v", socket, err)
+		return nil, err
 	}
 	if resp.V != Version {
-		return nil, fmt.Errorf("agent at %s speaks protocol %d, not %d (restart it)", socket, resp.V, Version)
+		return nil, fmt.Errorf("it speaks protocol %d, not %d (restart it)", resp.V, Version)
+	}
+	// The client exits with this code: 256 would read as 0, success.
+	if resp.Exit < 0 || resp.Exit > maxExit {
+		return nil, fmt.Errorf("it answered exit code %d, which no command has", resp.Exit)
 	}
 	return &resp, nil
 }

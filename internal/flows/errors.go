@@ -201,10 +201,13 @@ func Classify(op string, err error) error {
 			if e.Code == "" {
 				e.Code = body.Error
 			}
-			e.SubError, e.TraceID, e.Correlation = body.SubError, body.TraceID, body.Correlation
+			e.SubError, e.TraceID, e.Correlation = firstLine(body.SubError), firstLine(body.TraceID), firstLine(body.Correlation)
 			if len(body.Codes) > 0 {
 				e.AADSTS = body.Codes[0]
 			}
+		}
+		if !oauthCode(e.Code) {
+			e.Code = "" // shown nowhere: it may be anything, a token too
 		}
 		desc := re.ErrorDescription
 		if desc == "" {
@@ -289,13 +292,23 @@ func parseAADSTS(desc string) int {
 	return n
 }
 
+// firstLine is s up to its first CR or LF, trimmed and cut at 300 bytes.
 func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	s = strings.TrimSpace(strings.TrimSuffix(s, "\r"))
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSpace(s)
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		s = strings.ToValidUTF8(s[:300], "") + "…" // no rune cut in two
 	}
 	return s
+}
+
+// oauthCode reports whether code can be an OAuth error code: the
+// registered ones (RFC 6749 §5.2, RFC 8628 §3.5) and Microsoft's, Google's
+// and GitHub's are short words of lower-case letters and underscores.
+func oauthCode(code string) bool {
+	return len(code) <= 64 && strings.Trim(code, "abcdefghijklmnopqrstuvwxyz_") == ""
 }
 
 func untrusted(err error) bool {
