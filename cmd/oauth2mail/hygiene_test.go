@@ -43,8 +43,8 @@ type hygiene struct {
 type piece struct{ secret, what, form string }
 
 // A secret is indexed by its windows of 16 characters at every 8th offset
-// (and its last), so any 23 consecutive characters of it hold one: a
-// secret cut short, wrapped or quoted in part is found too.
+// (and its middle and last ones), so any 23 consecutive characters of it
+// hold one: a secret cut short, wrapped or quoted in part is found too.
 const (
 	window = 16
 	stride = 8
@@ -73,6 +73,8 @@ func (h *hygiene) learn(s, what string) {
 		for i := 0; i+window <= len(v); i += stride {
 			h.index[v[i:i+window]] = piece{s, what, form}
 		}
+		mid := (len(v) - window) / 2
+		h.index[v[mid:mid+window]] = piece{s, what, form}
 		h.index[v[len(v)-window:]] = piece{s, what, form}
 	}
 	add(s, "as is")
@@ -194,7 +196,8 @@ func issued(s string) string {
 }
 
 // noleak PLACE...: no secret of the script (see secretsOf), nor any 23
-// consecutive characters of one, as is or in base64, is in any PLACE:
+// consecutive characters of one, nor its middle 16, as is or in base64,
+// is in any PLACE:
 // "stdout" and "stderr" (of the last command), a file, or every file under
 // a directory written or changed since snapshot. Allowed: the encrypted
 // state (*.json.enc, and such a file moved aside as unreadable), and the
@@ -391,6 +394,7 @@ func TestLeakIndex(t *testing.T) {
 		"first 23":    fmt.Sprintf("token %.23s...", tok),
 		"last 23":     "..." + tok[len(tok)-23:],
 		"23 inside":   tok[701:724],
+		"middle 16":   tok[(len(tok)-16)/2 : (len(tok)+16)/2],
 		"wrapped":     wrapped.String(),
 		"xoauth2":     sasl.XOAUTH2("me@contoso.com", tok),
 		"oauthbearer": sasl.OAuthBearer("me@contoso.com", "outlook.office365.com", 993, tok),

@@ -51,17 +51,17 @@ EOF
 }
 check "the sealed states open with their keys here: the real tokens to look for" hy_secrets
 
-# hy_scan FILE...: no FILE holds a window of 16 characters at every 8th offset of a secret in
-# $hy/secrets, as it is or in base64 (three alignments, both alphabets): noleak's method
+# hy_scan FILE...: no FILE holds a window of 16 characters at every 8th offset (or the middle or
+# last one) of a secret in $hy/secrets, as it is or in base64 (three alignments, both alphabets):
+# noleak's method, so any 23 consecutive characters of a secret are found
 hy_scan() {
   /usr/bin/python3 - "$hy/secrets" "$@" <<'EOF'
 import base64, sys
 window, stride = 16, 8
 index = {}
 def add(v, s):
-    for i in range(0, len(v) - window + 1, stride):
+    for i in list(range(0, len(v) - window + 1, stride)) + [(len(v) - window) // 2, len(v) - window]:
         index[v[i:i + window]] = s
-    index[v[-window:]] = s
 for s in (l.strip() for l in open(sys.argv[1])):
     if len(s) < window:
         continue
