@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
@@ -74,7 +75,13 @@ func AppToken(ctx context.Context, a *config.Account, cred AppCredential, client
 	if err != nil {
 		return nil, classifyMSAL(op, err)
 	}
-	return &oauth2.Token{AccessToken: res.AccessToken, TokenType: "Bearer", Expiry: res.ExpiresOn}, nil
+	tok := &oauth2.Token{AccessToken: res.AccessToken, TokenType: "Bearer", Expiry: res.ExpiresOn}
+	if d := time.Until(res.ExpiresOn); d > -time.Second/2 && d < time.Second/2 {
+		// MSAL makes "expires_in": 0 "now", x/oauth2 no expiry at all:
+		// Lifetime treats both as unknown.
+		tok.Expiry = time.Time{}
+	}
+	return tok, nil
 }
 
 // classifyMSAL turns an MSAL error into an *Error. MSAL reports an IdP
@@ -85,6 +92,10 @@ func classifyMSAL(op string, err error) error {
 	var ce msalerrors.CallErr
 	var je msalerrors.InvalidJsonErr
 	switch {
+	case errors.As(err, &je) && strings.Contains(firstLine(je.Error()), "expires_in"):
+		// MSAL refuses a token without a lifetime (x/oauth2 takes it, and
+		// Lifetime assumes one).
+		return &Error{Op: op, Kind: KindTemporary, Meaning: "the identity provider's answer has no valid lifetime (expires_in), so it is not a token response MSAL can use", Fix: "try again later; if it persists, check the provider's status"}
 	case errors.As(err, &je):
 		// A 200 that is not a token response; MSAL's text carries the
 		// whole body, which may hold a token: never show it.

@@ -13,9 +13,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// maxBody bounds what we read from an identity provider.
-const maxBody = 1 << 20
-
 // deviceAuth is the RFC 8628 device authorization response, with
 // Microsoft's "message" that x/oauth2 drops.
 type deviceAuth struct {
@@ -83,7 +80,7 @@ func requestDeviceCode(ctx context.Context, conf *oauth2.Config) (*deviceAuth, e
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	r, err := httpClient.Do(req)
+	r, err := clientOf(ctx).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +102,10 @@ func requestDeviceCode(ctx context.Context, conf *oauth2.Config) (*deviceAuth, e
 	}
 	var da deviceAuth
 	if err := json.Unmarshal(body, &da); err != nil || da.DeviceCode == "" || da.UserCode == "" {
-		return nil, &oauth2.RetrieveError{Response: r, Body: body}
+		// Not an error response either (that is a 4xx): never show it.
+		return nil, &Error{Op: "device login", Kind: KindTemporary, Status: r.StatusCode, Err: err,
+			Meaning: "the identity provider answered the device code request without a device code",
+			Fix:     "check your network (a proxy or captive portal?) and try again later"}
 	}
 	return &da, nil
 }

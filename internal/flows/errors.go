@@ -188,8 +188,16 @@ func Classify(op string, err error) error {
 		return err
 	}
 	e := &Error{Op: op, Err: err}
-	var re *oauth2.RetrieveError
+	var (
+		re *oauth2.RetrieveError
+		ae *answerError
+	)
 	switch {
+	case errors.As(err, &ae):
+		// A redirect, a web page or a flood: what proxies and captive
+		// portals answer. The body is never shown.
+		e.Status, e.Kind, e.Fix = ae.Status, KindTemporary, "check your network (a captive portal may want you to sign in to it in a browser) and try again later"
+		e.Meaning = "the identity provider answered with " + ae.What + ", not an OAuth response: a proxy or captive portal?"
 	case errors.As(err, &re):
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
@@ -228,7 +236,7 @@ func Classify(op string, err error) error {
 		// A 2xx that is not a token response: an HTML login page of a proxy
 		// or captive portal, typically.
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider answered with something that is not an OAuth response", "check your network (a proxy or captive portal?) and try again"
-	case strings.Contains(err.Error(), "server response missing access_token"):
+	case strings.Contains(err.Error(), "missing access_token"): // x/oauth2's and MSAL's words
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider answered without an access token", "try again later; if it persists, check the provider's status"
 	case untrusted(err):
 		e.Kind, e.Meaning, e.Fix = KindTemporary, "the identity provider's TLS certificate is not trusted (a proxy intercepting TLS?)", "check your network; a private CA for the identity provider goes into SSL_CERT_FILE"

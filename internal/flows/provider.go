@@ -6,8 +6,6 @@ package flows
 
 import (
 	"context"
-	"net/http"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -66,16 +64,6 @@ func OAuthConfig(a *config.Account) *oauth2.Config {
 		}
 	}
 	return c
-}
-
-// HTTPTimeout bounds each request to an identity provider.
-const HTTPTimeout = 30 * time.Second
-
-var httpClient = &http.Client{Timeout: HTTPTimeout}
-
-// WithHTTPClient returns ctx carrying the bounded HTTP client x/oauth2 uses.
-func WithHTTPClient(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, httpClient)
 }
 
 // Refresh redeems a refresh token for a new access token (and, with

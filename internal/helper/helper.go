@@ -50,8 +50,9 @@ type Broker struct {
 	Notice      func(a *config.Account, st *cache.State)
 	NoticeEvery time.Duration
 
-	// HTTPClient, when set, is used for app-only token requests (tests
-	// hand in one that trusts their fake authority); nil: the default.
+	// HTTPClient, when set, is used for every request to the identity
+	// provider (tests hand in one that trusts their fake authority, or
+	// with a short timeout: see flows.NewHTTPClient); nil: flows' default.
 	HTTPClient *http.Client
 
 	locks *sync.Map // account -> chan struct{}: one refresher per process, shared by With
@@ -71,6 +72,14 @@ func (b *Broker) With(log io.Writer, verbose bool) *Broker {
 }
 
 func (b *Broker) store(a *config.Account) *cache.Store { return b.NewStore(b.StateDir, a.Store) }
+
+// idp returns ctx carrying b's HTTPClient, if any, for x/oauth2's flows.
+func (b *Broker) idp(ctx context.Context) context.Context {
+	if b.HTTPClient == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, oauth2.HTTPClient, b.HTTPClient)
+}
 
 func (b *Broker) logf(format string, args ...any) {
 	if b.Verbose {
@@ -203,6 +212,7 @@ func (b *Broker) redeem(ctx context.Context, s *cache.Store, a *config.Account, 
 	}
 	conf := flows.OAuthConfig(a)
 	b.logf("%s: access token expires %s; refreshing at %s", a.Name, st.Expiry.Format(time.RFC3339), conf.Endpoint.TokenURL)
+	ctx = b.idp(ctx)
 	tok, err := flows.Refresh(ctx, conf, st.RefreshToken)
 	if err != nil && needsPerson(err) {
 		// Another process (one that ignores our lock: an older version, a
@@ -317,10 +327,10 @@ func (b *Broker) update(st *cache.State, tok *oauth2.Token, login bool) {
 	now := b.Now()
 	st.AccessToken = tok.AccessToken
 	st.TokenType = tok.TokenType
-	st.Expiry = tok.Expiry
-	if st.Expiry.IsZero() {
-		// No expires_in: assume the token is short-lived and refresh next time.
-		st.Expiry = now
+	var note string
+	st.Expiry, note = flows.Lifetime(tok, now)
+	if note != "" {
+		b.logf("%s", note)
 	}
 	if s, ok := tok.Extra("scope").(string); ok && s != "" {
 		st.Scope = s
@@ -410,9 +420,9 @@ func (b *Broker) Login(ctx context.Context, a *config.Account, opt LoginOptions)
 		}
 		tok, err = b.appToken(ctx, a, st)
 	case config.FlowDevice:
-		tok, err = flows.Device(ctx, conf, opt.Out)
+		tok, err = flows.Device(b.idp(ctx), conf, opt.Out)
 	default:
-		tok, err = flows.Browser(ctx, conf, flows.BrowserOptions{
+		tok, err = flows.Browser(b.idp(ctx), conf, flows.BrowserOptions{
 			RedirectHost: a.RedirectHost, RedirectURI: a.RedirectURI, LoginHint: a.Email, NoOpen: opt.NoOpen, Out: opt.Out, Verbose: b.Verbose,
 		})
 	}
