@@ -244,6 +244,9 @@ func (s *Store) Load(account string) (*State, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", account, ErrNotFound)
 	}
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("%s: %w: not an oauth2mail state file (%v)", path, ErrCorrupt, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrUnavailable, err)
 	}
@@ -271,7 +274,7 @@ func (s *Store) Load(account string) (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(plain, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
+		return nil, fmt.Errorf("%s: %w: it decrypts, but %s", path, ErrCorrupt, jsonProblem(err))
 	}
 	s.remember(account, &st)
 	return &st, nil
@@ -391,6 +394,9 @@ func (s *Store) readKey(account string, kind byte) ([]byte, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, errNoKey
 		}
+		if errors.Is(err, errTooLarge) {
+			return nil, fmt.Errorf("%s: %w: not a 32-byte base64 key (%v)", s.keyPath(account), ErrCorrupt, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", s.keyPath(account), ErrUnavailable, err)
 		}
@@ -452,6 +458,27 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
+// jsonProblem says what is wrong with a decrypted state without quoting
+// it: encoding/json's and time's messages quote values, and the values
+// are tokens.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not to JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("its %s is a JSON %s", te.Field, te.Value)
+	case errors.As(err, &te):
+		return fmt.Sprintf("to a JSON %s, not an object", te.Value)
+	}
+	return "one of its values has the wrong form"
+}
+
+// errTooLarge: a file we wrote is never this large, so it is not ours or
+// not intact (corrupt, not a store that is unavailable).
+var errTooLarge = errors.New("larger than")
+
 func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -463,7 +490,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
+		return nil, fmt.Errorf("%w %d bytes", errTooLarge, limit)
 	}
 	return data, nil
 }
