@@ -64,6 +64,10 @@ const minSpacing = 30 * time.Second
 // Setup checks the config, remembers the keys of every account (the one
 // time the keyring is asked) and reports each account on Log.
 func (ag *Agent) Setup() error {
+	// Before the first key or token is read into memory.
+	if err := harden(); err != nil {
+		ag.logf("could not disable core dumps: %v", err)
+	}
 	f, err := ag.loadConfig()
 	if err != nil {
 		return err
@@ -132,9 +136,6 @@ func (ag *Agent) debugf(format string, args ...any) {
 // Run listens on the socket and keeps the accounts fresh until ctx ends.
 // The socket is removed on return.
 func (ag *Agent) Run(ctx context.Context) error {
-	if err := harden(); err != nil {
-		ag.logf("could not disable core dumps: %v", err)
-	}
 	ln, err := listen(ag.Socket)
 	if err != nil {
 		return err
