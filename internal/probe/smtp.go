@@ -110,7 +110,8 @@ func (s *session) smtpCmd(cmd string) (int, []string, error) {
 }
 
 // smtpReply reads a reply: its code and its lines. A line that is not a
-// reply line yields code 0, that line and an error.
+// reply line, or has another code than the first (RFC 5321 §4.2.1), yields
+// code 0, that line and an error.
 func (s *session) smtpReply() (int, []string, error) {
 	var lines []string
 	for range maxKept {
@@ -119,7 +120,8 @@ func (s *session) smtpReply() (int, []string, error) {
 			return 0, nil, err
 		}
 		code, err := strconv.Atoi(line[:min(3, len(line))])
-		if len(line) < 3 || err != nil || code < 200 || code > 599 || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
+		if len(line) < 3 || err != nil || code < 200 || code > 599 || len(line) > 3 && line[3] != ' ' && line[3] != '-' ||
+			len(lines) > 0 && line[:3] != lines[0][:3] {
 			return 0, []string{line}, s.fail(Temporary, nil, "the server's answer is not an SMTP reply: %s", quote(line, 120))
 		}
 		lines = append(lines, line)
