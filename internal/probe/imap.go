@@ -159,7 +159,7 @@ func (s *session) imapCaps() (map[string]bool, error) {
 	var caps map[string]bool
 	ok, reply, err := s.imapCmd("CAPABILITY", func(line string) {
 		if strings.EqualFold(field(line, 1), "CAPABILITY") {
-			caps = words(strings.SplitN(line, " ", 3)[2:])
+			caps = words(strings.Fields(line)[2:]) // as field splits: "*\tCAPABILITY" has no second space
 		}
 	})
 	if err != nil {
