@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -18,6 +19,7 @@ type testOptions struct {
 	server        string // --server HOST:PORT
 	tls, starttls bool
 	ca            string
+	timeout       time.Duration
 }
 
 func testFlags(fs *pflag.FlagSet, e *env) {
@@ -26,6 +28,7 @@ func testFlags(fs *pflag.FlagSet, e *env) {
 	fs.BoolVar(&e.test.tls, "tls", false, "TLS from the first byte (993, 995, 465)")
 	fs.BoolVar(&e.test.starttls, "starttls", false, "STARTTLS / STLS after the greeting (143, 110, 587)")
 	fs.StringVar(&e.test.ca, "ca", "", "PEM `FILE` of the CA that signed the server's certificate")
+	fs.DurationVar(&e.test.timeout, "timeout", probe.DefaultTimeout, "give up on the server after `DURATION` for the whole dialogue (default 30s; one read: half of it, at most 15s)")
 }
 
 // testProtos are the protocol names `test` takes.
@@ -40,6 +43,8 @@ func runTest(e *env, fs *pflag.FlagSet) error {
 			return usagef("test: %q is not imap, pop or smtp", arg)
 		case e.test.tls && e.test.starttls:
 			return usagef("test: --tls and --starttls exclude each other")
+		case e.test.timeout <= 0:
+			return usagef("test: --timeout %s is not a duration above zero, e.g. 10s", e.test.timeout)
 		}
 		return nil
 	})
@@ -73,6 +78,7 @@ func runTest(e *env, fs *pflag.FlagSet) error {
 		Proto: proto, Server: srv, CAFile: ca, User: user, Token: st.AccessToken,
 		Account: a.Name, Email: a.Email, AppOnly: a.Flow == config.FlowClientCredentials, ClientID: a.ClientID,
 		Transcript: transcript,
+		Timeout:    e.test.timeout, ReadTimeout: min(probe.DefaultReadTimeout, e.test.timeout/2),
 	})
 	if err != nil {
 		return err
