@@ -56,14 +56,27 @@ var responseSeeds = []string{
 // FuzzReadRequest reads arbitrary bytes from a client, whole and in the
 // small pieces a slow client writes: the same outcome either way, never
 // more than the limit read, a refusal one short line, and what it accepts
-// is what a client would have written.
+// is what a client would have written. The limit is checked with a small
+// one too (limit), which the fuzzer's inputs can exceed.
 func FuzzReadRequest(f *testing.F) {
 	for _, s := range requestSeeds {
-		f.Add([]byte(s), uint8(7))
+		f.Add([]byte(s), uint8(7), uint16(len(s)))
 	}
-	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, limit uint16) {
+		lim := int(limit) + 1
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		var small Request
+		cr := &countingReader{r: chunkReader{bytes.NewReader(data), int(chunk) + 1}}
+		serr := readMsg(cr, lim, &small)
+		if cr.n > lim+1 {
+			t.Fatalf("read %d bytes for a message of at most %d", cr.n, lim)
+		}
+		if serr == nil && len(line)+1 > lim {
+			t.Fatalf("accepted a %d-byte line with a limit of %d", len(line)+1, lim)
+		}
+
 		var whole, pieces Request
-		cr := &countingReader{r: bytes.NewReader(data)}
+		cr = &countingReader{r: bytes.NewReader(data)}
 		err := readMsg(cr, maxRequest, &whole)
 		if cr.n > maxRequest+1 {
 			t.Fatalf("read %d bytes, limit %d", cr.n, maxRequest)
@@ -72,6 +85,9 @@ func FuzzReadRequest(f *testing.F) {
 		if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
 			t.Fatalf("whole: %v; in %d-byte pieces: %v", err, int(chunk)+1, perr)
 		}
+		if len(line) < len(data) && len(line)+1 <= lim && (err == nil) != (serr == nil) {
+			t.Fatalf("a %d-byte line: %v with limit %d, %v with %d", len(line)+1, serr, lim, err, maxRequest)
+		}
 		if err != nil {
 			checkProtoError(t, err)
 			return
@@ -79,7 +95,6 @@ func FuzzReadRequest(f *testing.F) {
 		if a, b := mustJSON(t, whole), mustJSON(t, pieces); a != b {
 			t.Fatalf("whole: %s; in pieces: %s", a, b)
 		}
-		line, _, _ := bytes.Cut(data, []byte("\n"))
 		if len(line)+1 > maxRequest {
 			t.Fatalf("accepted a %d-byte line", len(line)+1)
 		}
