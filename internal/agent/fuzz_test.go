@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -208,30 +207,17 @@ func FuzzExchange(f *testing.F) {
 
 // Found while writing FuzzExchange's property: a Response with exit code
 // 256 made the client exit 0, success, with whatever stdout it carried.
-func TestCallRefusesExitCode(t *testing.T) {
-	sock := sockPath(t)
-	os.MkdirAll(filepath.Dir(sock), 0o700)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+func TestExchangeRefusesExitCode(t *testing.T) {
 	for _, exit := range []int{256, -1, 126} {
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			var req Request
-			readMsg(c, maxRequest, &req)
-			writeMsg(c, &Response{V: Version, Exit: exit, Stdout: "not a token\n"})
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := Call(ctx, sock, &Request{Op: "token"})
-		cancel()
-		if err == nil || errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), fmt.Sprintf("exit code %d", exit)) {
-			t.Errorf("Call answered with exit %d = %+v, %v", exit, resp, err)
+		var answer bytes.Buffer
+		writeMsg(&answer, &Response{V: Version, Exit: exit, Stdout: "not a token\n"})
+		c := struct {
+			io.Reader
+			io.Writer
+		}{&answer, io.Discard}
+		resp, err := exchange(c, &Request{Op: "token"})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("exit code %d", exit)) {
+			t.Errorf("an answer with exit %d = %+v, %v", exit, resp, err)
 		}
 	}
 }
