@@ -66,9 +66,13 @@ func clientOf(ctx context.Context) *http.Client {
 type answerError struct {
 	Status int
 	What   string // "an HTML page", "a redirect to HOST", ...
+	Broken bool   // the connection ended in the middle of the answer
 }
 
 func (e *answerError) Error() string {
+	if e.Broken {
+		return fmt.Sprintf("the identity provider broke off its answer (HTTP %d)", e.Status)
+	}
 	return fmt.Sprintf("the identity provider answered HTTP %d with %s", e.Status, e.What)
 }
 
@@ -94,9 +98,14 @@ func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
+	if cerr := req.Context().Err(); cerr != nil {
+		// The timeout, or the caller gave up. (A read cut short so may
+		// even end as if the answer were complete.)
+		return nil, fmt.Errorf("reading the identity provider's answer: %w", cerr)
+	}
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("reading the identity provider's answer: %w", err)
+		return nil, &answerError{Status: resp.StatusCode, Broken: true}
 	case len(body) > maxBody:
 		return refuse(tooBig)
 	case isHTML(resp.Header.Get("Content-Type"), body):

@@ -193,6 +193,8 @@ func Classify(op string, err error) error {
 		ae *answerError
 	)
 	switch {
+	case errors.As(err, &ae) && ae.Broken:
+		e.Status, e.Kind, e.Meaning, e.Fix = ae.Status, KindTemporary, "the identity provider broke off its answer", "check your network and try again"
 	case errors.As(err, &ae):
 		// A redirect, a web page or a flood: what proxies and captive
 		// portals answer. The body is never shown.

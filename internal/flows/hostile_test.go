@@ -71,6 +71,15 @@ var hostileAnswers = []hostileAnswer{
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}, "answered with more than 1 MiB"},
+	{"broken off", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "4000")
+		w.WriteHeader(200)
+		w.Write([]byte(`{"access_token":"` + leak))
+		w.(http.Flusher).Flush()
+		conn, _, _ := http.NewResponseController(w).Hijack()
+		conn.Close()
+	}, "the identity provider broke off its answer (HTTP 200)"},
 	{"slowloris", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
