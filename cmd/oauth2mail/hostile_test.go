@@ -474,8 +474,11 @@ func TestHostileMailServerCLI(t *testing.T) {
 			`waiting for the server: no answer within 1s`, 2 * time.Second},
 		{"an SSH server", "smtp", "--starttls", func(c *mailConn) { c.say("SSH-2.0-OpenSSH_9.6p1 Debian-4"); c.drain() }, 2,
 			`this does not look like an SMTP server: it said "SSH-2.0-OpenSSH_9.6p1 Debian-4"`, time.Second},
+		// The closing servers read what the client sent first: closing
+		// with unread bytes resets the connection instead of ending it.
 		{"closes after the greeting", "imap", "--starttls", func(c *mailConn) {
 			c.say("* OK [CAPABILITY IMAP4rev1 STARTTLS] bye now")
+			c.readLine()
 		}, 4, `the server closed the connection`, time.Second},
 		{"closes after STARTTLS", "smtp", "--starttls", func(c *mailConn) {
 			c.say("220 mx.example ESMTP")
@@ -483,7 +486,8 @@ func TestHostileMailServerCLI(t *testing.T) {
 			c.say("250-mx.example", "250 STARTTLS")
 			c.readLine()
 			c.say("220 2.0.0 go ahead")
-		}, 4, `TLS handshake: `, time.Second},
+			c.r.Read(make([]byte, 64<<10)) // the ClientHello
+		}, 4, `TLS handshake: the server closed the connection`, time.Second},
 		{"closes during AUTHENTICATE", "imap", "--tls", func(c *mailConn) {
 			c.startTLS(cert)
 			c.say(imapTLS)
