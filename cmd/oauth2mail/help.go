@@ -141,7 +141,7 @@ said on stderr.`,
 		},
 	},
 	"test": {
-		args:     "ACCOUNT imap|pop|smtp [--user MAILBOX] [--server HOST:PORT] [--tls | --starttls] [--ca FILE]",
+		args:     "ACCOUNT imap|pop|smtp [--user MAILBOX] [--server HOST:PORT] [--tls | --starttls] [--ca FILE] [--timeout DURATION]",
 		summary:  "log in to the mail server as a mail client does, and say why not",
 		operands: []string{"imap", "pop", "smtp"},
 		about: `Logs in to the account's IMAP, POP3 or SMTP server with XOAUTH2, as a

@@ -135,7 +135,7 @@ var aadsts = map[int]struct {
 	501481:  {KindBug, "the PKCE code verifier did not match", "please report this as a bug"},
 	50196:   {KindTemporary, "too many requests (loop detected)", "wait a few minutes before retrying"},
 	// App-only (client-credentials) accounts.
-	7000215: {KindConfig, "the client secret is wrong (the secret's Value is needed, not its Secret ID)", "store the right one: oauth2mail login ACCOUNT (or fix client_secret_command)"},
+	7000215: {KindConfig, "the client secret is wrong (the secret's Value is needed, not its Secret ID)", "give the secret's Value where this account takes it: oauth2mail login ACCOUNT stores it, or fix client_secret / client_secret_command in the config"},
 	7000222: {KindConfig, "the client secret has expired", "create a new secret under 'Certificates & secrets' of the app registration, then run: oauth2mail login ACCOUNT"},
 	700027:  {KindConfig, "the certificate is not registered for this app (or the signature is invalid)", "upload the certificate (its public part) under 'Certificates & secrets' of the app registration"},
 	700024:  {KindConfig, "the client assertion is outside its valid time range", "check this machine's clock"},
