@@ -37,15 +37,15 @@ const leak = "SECRET-IN-BODY"
 // hostileAnswers are what a token or device endpoint may get instead of
 // an OAuth response, and what the error must say.
 var hostileAnswers = []hostileAnswer{
-	{"HTML 502 from a proxy", answer(502, "text/html; charset=utf-8", "<html><body><h1>502 Bad Gateway</h1>"+leak+"</body></html>"),
+	{"HTML 502 from a proxy", testutil.Answer(502, "text/html; charset=utf-8", "<html><body><h1>502 Bad Gateway</h1>"+leak+"</body></html>"),
 		"answered with an HTML page, not an OAuth response: a proxy or captive portal? (HTTP 502)"},
-	{"captive portal 200", answer(200, "text/html", "<!DOCTYPE html>\n<title>Hotel Wi-Fi</title><form>"+leak+"</form>"),
+	{"captive portal 200", testutil.Answer(200, "text/html", "<!DOCTYPE html>\n<title>Hotel Wi-Fi</title><form>"+leak+"</form>"),
 		"answered with an HTML page, not an OAuth response: a proxy or captive portal? (HTTP 200)"},
-	{"HTML labelled JSON", answer(200, "application/json", "\r\n  <html>"+leak+"</html>"),
+	{"HTML labelled JSON", testutil.Answer(200, "application/json", "\r\n  <html>"+leak+"</html>"),
 		"an HTML page, not an OAuth response"},
-	{"HTML labelled text", answer(200, "text/plain", "<html>access_token="+leak+"</html>"),
+	{"HTML labelled text", testutil.Answer(200, "text/plain", "<html>access_token="+leak+"</html>"),
 		"an HTML page, not an OAuth response"},
-	{"no access_token", answer(200, "application/json", `{"token_type":"Bearer","expires_in":3600,"refresh_token":"`+leak+`"}`),
+	{"no access_token", testutil.Answer(200, "application/json", `{"token_type":"Bearer","expires_in":3600,"refresh_token":"`+leak+`"}`),
 		"without"},
 	{"redirect to a portal", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://portal.hotel.example/login?next=token&secret="+leak, http.StatusFound)
@@ -102,14 +102,6 @@ type hostileAnswer struct {
 	want   string
 }
 
-func answer(status int, ctype, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", ctype)
-		w.WriteHeader(status)
-		w.Write([]byte(body))
-	}
-}
-
 // hostileIdP is the fake identity platform over TLS (MSAL wants https)
 // with one endpoint, by path suffix, answering badly.
 type hostileIdP struct {
@@ -130,7 +122,7 @@ func newHostileIdP(t *testing.T, suffix string, bad http.HandlerFunc) *hostileId
 			r.ParseForm()
 			bad(w, r)
 		case strings.HasSuffix(r.URL.Path, "/devicecode"):
-			answer(200, "application/json", `{"device_code":"dc","user_code":"UC","verification_uri":"https://microsoft.com/devicelogin","expires_in":60,"interval":1}`)(w, r)
+			testutil.Answer(200, "application/json", `{"device_code":"dc","user_code":"UC","verification_uri":"https://microsoft.com/devicelogin","expires_in":60,"interval":1}`)(w, r)
 		default:
 			idp.ServeHTTP(w, r)
 		}
@@ -257,7 +249,7 @@ func TestGuardPassesTokens(t *testing.T) {
 		}
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHostileIdP(t, "/token", answer(200, "application/json; charset=utf-8", `{"token_type":"Bearer","access_token":"at-1","refresh_token":"rt-1","expires_in":3599}`))
+			h := newHostileIdP(t, "/token", testutil.Answer(200, "application/json; charset=utf-8", `{"token_type":"Bearer","access_token":"at-1","refresh_token":"rt-1","expires_in":3599}`))
 			if err := p.run(t, h); err != nil {
 				t.Fatal(err)
 			}
@@ -316,7 +308,7 @@ func TestExpiresInOnTheWire(t *testing.T) {
 				if tt.value != "" {
 					field = `,"expires_in":` + tt.value
 				}
-				h := newHostileIdP(t, "/token", answer(200, "application/json", `{"token_type":"Bearer","access_token":"at-`+leak+`"`+field+`}`))
+				h := newHostileIdP(t, "/token", testutil.Answer(200, "application/json", `{"token_type":"Bearer","access_token":"at-`+leak+`"`+field+`}`))
 				var (
 					tok *oauth2.Token
 					err error

@@ -17,6 +17,7 @@ import (
 	"github.com/oauth2mail/oauth2mail/internal/config"
 	"github.com/oauth2mail/oauth2mail/internal/fakeidp"
 	"github.com/oauth2mail/oauth2mail/internal/flows"
+	"github.com/oauth2mail/oauth2mail/internal/testutil"
 )
 
 // The broker against an identity provider that answers badly: whatever it
@@ -112,22 +113,14 @@ func expire(t *testing.T, b *Broker, a *config.Account) []byte {
 	return raw
 }
 
-func answer(status int, ctype, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", ctype)
-		w.WriteHeader(status)
-		w.Write([]byte(body))
-	}
-}
-
 func TestHostileIdPChangesNothing(t *testing.T) {
 	answers := []struct {
 		name string
 		bad  http.HandlerFunc
 	}{
-		{"HTML 502", answer(502, "text/html", "<html>Bad Gateway</html>")},
-		{"captive portal", answer(200, "text/html", "<!doctype html><title>Sign in to the Wi-Fi</title>")},
-		{"no access_token", answer(200, "application/json", `{"token_type":"Bearer","expires_in":3600,"refresh_token":"rt-from-nowhere"}`)},
+		{"HTML 502", testutil.Answer(502, "text/html", "<html>Bad Gateway</html>")},
+		{"captive portal", testutil.Answer(200, "text/html", "<!doctype html><title>Sign in to the Wi-Fi</title>")},
+		{"no access_token", testutil.Answer(200, "application/json", `{"token_type":"Bearer","expires_in":3600,"refresh_token":"rt-from-nowhere"}`)},
 		{"redirect", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "https://portal.example/", http.StatusFound)
 		}},
@@ -147,7 +140,7 @@ func TestHostileIdPChangesNothing(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}},
-		{"expires_in not a number", answer(200, "application/json", `{"token_type":"Bearer","access_token":"at","expires_in":"soon"}`)},
+		{"expires_in not a number", testutil.Answer(200, "application/json", `{"token_type":"Bearer","access_token":"at","expires_in":"soon"}`)},
 	}
 	var wg sync.WaitGroup // all at once: the cases wait, on a login's poll or a timeout
 	for _, ans := range answers {

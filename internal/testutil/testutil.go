@@ -3,6 +3,7 @@ package testutil
 
 import (
 	"bytes"
+	"net/http"
 	"sync"
 )
 
@@ -24,4 +25,14 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Answer is an HTTP handler that always answers status with this
+// Content-Type and body: an identity provider's answer, hostile or not.
+func Answer(status int, ctype, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}
 }
