@@ -42,10 +42,12 @@ func Device(ctx context.Context, conf *oauth2.Config, w io.Writer) (*oauth2.Toke
 	if verify == "" {
 		verify = da.VerificationURL
 	}
+	// What the identity provider says goes to a terminal: one line, no
+	// control characters.
 	if da.Message != "" {
-		fmt.Fprintln(w, da.Message)
+		fmt.Fprintln(w, firstLine(da.Message))
 	} else {
-		fmt.Fprintf(w, "oauth2mail: to sign in, open %s and enter the code %s\n", verify, da.UserCode)
+		fmt.Fprintf(w, "oauth2mail: to sign in, open %s and enter the code %s\n", firstLine(verify), firstLine(da.UserCode))
 	}
 	resp := &oauth2.DeviceAuthResponse{
 		DeviceCode:      da.DeviceCode,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"golang.org/x/oauth2"
 )
@@ -307,7 +308,14 @@ func firstLine(s string) string {
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
-	s = strings.TrimSpace(s)
+	// No terminal control: an escape sequence from the network must not
+	// reach the person's terminal.
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.TrimSpace(s))
 	if len(s) > 300 {
 		s = strings.ToValidUTF8(s[:300], "") + "…" // no rune cut in two
 	}
