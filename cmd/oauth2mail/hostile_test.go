@@ -313,7 +313,7 @@ func TestHostileIdPCLI(t *testing.T) {
 						t.Errorf("%s: no hint %s in %q", p.name, ans.hint, r.stderr)
 					}
 					// A device login waits an interval (1 s) before polling.
-					if r.took > 5*time.Second {
+					if r.took > 15*time.Second { // slack for a loaded CI machine; a hang is 30 s
 						t.Errorf("%s: took %s", p.name, r.took)
 					}
 					h.unchanged(before)
@@ -529,7 +529,7 @@ func TestHostileMailServerCLI(t *testing.T) {
 				}
 				oneError(t, r.stderr, regexp.MustCompile("^oauth2mail: error: work: "+tt.proto+": "+regexp.QuoteMeta(addr)+": "+tt.want), st.AccessToken, st.RefreshToken)
 				// The limit, plus a process's start and exit.
-				if limit := tt.maxTook + time.Second; r.took > limit {
+				if limit := tt.maxTook + 8*time.Second; r.took > limit { // slack for a loaded CI machine
 					t.Errorf("took %s, want at most %s", r.took, limit)
 				}
 			})

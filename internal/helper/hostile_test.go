@@ -158,7 +158,7 @@ func TestHostileIdPChangesNothing(t *testing.T) {
 					if !errors.As(err, &fe) || fe.Kind != flows.KindTemporary {
 						t.Fatalf("%s: err = %v, want a temporary *flows.Error", name, err)
 					}
-					if took > hostileTimeout+time.Second {
+					if took > hostileTimeout+8*time.Second { // slack for a loaded CI machine; a hang is 30 s
 						t.Errorf("%s: took %s", name, took)
 					}
 					if after, _ := os.ReadFile(b.store(a).Path(a.Name)); !bytes.Equal(after, before) {
