@@ -1,3 +1,5 @@
+//go:build unix
+
 package agent
 
 import (
@@ -275,7 +277,7 @@ func servedAgent(f *testing.F) *Agent {
 // it peer credentials, ours, as it does to a connection to the agent.
 func socketPair(t *testing.T) (server, client *net.UnixConn) {
 	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
