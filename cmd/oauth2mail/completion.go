@@ -130,7 +130,7 @@ _oauth2mail() {
 	esac
 	local flags= operands= account=
 	case $cmd in
-`, bashAlt(valueFlags(spec, false)), names(spec), bashAlt(valueFlags(spec, true)), bashAlt(valueFlags(spec, false)))
+`, casePattern(valueFlags(spec, false)), names(spec), casePattern(valueFlags(spec, true)), casePattern(valueFlags(spec, false)))
 	for _, c := range spec {
 		var flags []string
 		for _, f := range c.flags {
@@ -156,8 +156,8 @@ complete -F _oauth2mail oauth2mail
 	return err
 }
 
-// bashAlt turns "--a --b" into a case pattern "--a|--b".
-func bashAlt(s string) string { return strings.ReplaceAll(s, " ", "|") }
+// casePattern turns "--a --b" into a bash or zsh case pattern "--a|--b".
+func casePattern(s string) string { return strings.ReplaceAll(s, " ", "|") }
 
 func writeZsh(w io.Writer, spec []compCommand) error {
 	var b strings.Builder
@@ -171,7 +171,7 @@ _oauth2mail() {
 		case $w in
 		--config) conf=(--config "${words[i+1]}"); ((i++)); continue ;;
 `)
-	fmt.Fprintf(&b, "\t\t%s) ((i++)); continue ;;\n", bashAlt(valueFlags(spec, false)))
+	fmt.Fprintf(&b, "\t\t%s) ((i++)); continue ;;\n", casePattern(valueFlags(spec, false)))
 	b.WriteString(`		-*) continue ;;
 		esac
 		if [[ -z $cmd ]]; then cmd=$w; else ((npos++)); fi
@@ -188,7 +188,7 @@ _oauth2mail() {
 	fi
 `)
 	fmt.Fprintf(&b, "\tcase ${words[CURRENT-1]} in\n\t%s) _files; return ;;\n\t%s) return ;;\n\tesac\n",
-		bashAlt(valueFlags(spec, true)), bashAlt(valueFlags(spec, false)))
+		casePattern(valueFlags(spec, true)), casePattern(valueFlags(spec, false)))
 	b.WriteString("\tlocal -a flags operands\n\tlocal account=false\n\tcase $cmd in\n")
 	for _, c := range spec {
 		var flags []string
@@ -239,7 +239,7 @@ function __oauth2mail_args
 		end
 		switch $w
 `)
-	fmt.Fprintf(&b, "\t\t\tcase %s\n\t\t\t\tset skip 1\n", strings.ReplaceAll(valueFlags(spec, false), " ", " "))
+	fmt.Fprintf(&b, "\t\t\tcase %s\n\t\t\t\tset skip 1\n", valueFlags(spec, false))
 	b.WriteString(`			case '-*'
 			case '*'
 				echo $w

@@ -194,27 +194,36 @@ func (e *env) flagSet(name string, cmd command) (fs *pflag.FlagSet, help *bool) 
 	if cmd.agent {
 		fs.BoolVar(&e.noAgent, "no-agent", false, "do not ask the agent (or set OAUTH2MAIL_AGENT=off; OAUTH2MAIL_AGENT=PATH names its socket)")
 	}
+	fs.VisitAll(func(f *pflag.Flag) { f.Annotations = map[string][]string{globalFlag: nil} })
 	if cmd.flags != nil {
 		cmd.flags(fs, e)
 	}
 	return fs, help
 }
 
-// global reports whether a flag is one every command has.
-func global(name string) bool {
-	return name == "config" || name == "verbose" || name == "help" || name == "no-agent"
+// globalFlag annotates the options every command has (flagSet).
+const globalFlag = "global"
+
+// global reports whether f is one of the options every command has.
+func global(f *pflag.Flag) bool {
+	_, ok := f.Annotations[globalFlag]
+	return ok
+}
+
+// flagNames is a flag's names: "-v, --verbose" or "--user".
+func flagNames(f *pflag.Flag) string {
+	if f.Shorthand != "" {
+		return "-" + f.Shorthand + ", --" + f.Name
+	}
+	return "--" + f.Name
 }
 
 // flagLine is a flag as the help shows it: "-v, --verbose" or "--user MAILBOX".
 func flagLine(f *pflag.Flag) string {
-	s := "--" + f.Name
-	if f.Shorthand != "" {
-		s = "-" + f.Shorthand + ", " + s
-	}
 	if v := flagArg(f); v != "" {
-		s += " " + v
+		return flagNames(f) + " " + v
 	}
-	return s
+	return flagNames(f)
 }
 
 // flagArg names a flag's value: the `word` in backquotes in its usage, else
@@ -250,7 +259,7 @@ func printHelp(w io.Writer, name string) {
 	fs, _ := (&env{}).flagSet(name, cmd)
 	var own, all []*pflag.Flag
 	fs.VisitAll(func(f *pflag.Flag) {
-		if !global(f.Name) {
+		if !global(f) {
 			own = append(own, f)
 		}
 		all = append(all, f)
@@ -260,7 +269,7 @@ func printHelp(w io.Writer, name string) {
 		printFlags(w, own)
 	}
 	fmt.Fprintf(w, "\nOptions for every command:\n")
-	printFlags(w, slices.DeleteFunc(all, func(f *pflag.Flag) bool { return !global(f.Name) }))
+	printFlags(w, slices.DeleteFunc(all, func(f *pflag.Flag) bool { return !global(f) }))
 	if len(d.examples) > 0 {
 		fmt.Fprintf(w, "\nExamples:\n")
 		for _, x := range d.examples {

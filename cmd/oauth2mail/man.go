@@ -55,7 +55,7 @@ only, one line; everything else goes to standard error.
 		}
 		fs, _ := (&env{}).flagSet(name, cmd)
 		fs.VisitAll(func(f *pflag.Flag) {
-			if !global(f.Name) {
+			if !global(f) {
 				manFlag(&b, f)
 			}
 		})
@@ -70,7 +70,7 @@ only, one line; everything else goes to standard error.
 	b.WriteString(".SH OPTIONS\nThese options are taken by every command.\n")
 	fs, _ := (&env{}).flagSet("token", commands()["token"])
 	fs.VisitAll(func(f *pflag.Flag) {
-		if global(f.Name) {
+		if global(f) {
 			manFlag(&b, f)
 		}
 	})
@@ -125,10 +125,7 @@ The README: https://github.com/oauth2mail/oauth2mail
 }
 
 func manFlag(b *strings.Builder, f *pflag.Flag) {
-	name := `\-\-` + roffText(f.Name)
-	if f.Shorthand != "" {
-		name = `\-` + f.Shorthand + ", " + name
-	}
+	name := roffText(flagNames(f))
 	if v := flagArg(f); v != "" {
 		name += " " + `\fI` + roffText(v) + `\fR`
 	}
