@@ -556,23 +556,33 @@ func startCrashAgent(t *testing.T, h *crashEnv) []string {
 	sock := filepath.Join(h.home, "run", "agent.sock")
 	cmd := exec.Command(h.bin, "agent", "--socket", sock)
 	cmd.Env = h.env
+	startAgentProcess(t, cmd, sock)
+	return append(h.env, "OAUTH2MAIL_AGENT="+sock)
+}
+
+// startAgentProcess starts cmd, an `oauth2mail agent`, waits until it
+// listens on sock, and stops it (SIGINT) when the test ends; its log is
+// shown if the test failed.
+func startAgentProcess(t *testing.T, cmd *exec.Cmd, sock string) {
+	t.Helper()
 	var log bytes.Buffer
-	cmd.Stderr = &log
+	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
-		t.Logf("agent log:\n%s", log.String())
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(sock); err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the agent did not start")
+			t.Fatalf("no agent socket after 10s: %s", log.String())
 		}
 	}
-	return append(h.env, "OAUTH2MAIL_AGENT="+sock)
 }

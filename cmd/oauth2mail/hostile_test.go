@@ -23,7 +23,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -413,27 +412,7 @@ func (h *hostileEnv) startAgent() {
 	cmd := exec.Command(h.bin, "agent")
 	cmd.Env = append(append([]string(nil), h.env...), "OAUTH2MAIL_AGENT=")
 	cmd.Dir = h.home
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if h.t.Failed() {
-			h.t.Logf("agent: %s", log.String())
-		}
-	})
-	sock := filepath.Join(h.home, "run", "oauth2mail", "agent.sock")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("no agent socket after 10s: %s", log.String())
-		}
-	}
+	startAgentProcess(h.t, cmd, filepath.Join(h.home, "run", "oauth2mail", "agent.sock"))
 }
 
 // Mail servers that never answer, answer garbage, close mid-dialogue or
